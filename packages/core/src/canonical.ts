@@ -1,0 +1,127 @@
+import { canonicalize } from 'json-canonicalize';
+import { CustodyError } from './errors.ts';
+
+/**
+ * OLPC canonical JSON exactly as securesystemslib's `encode_canonical` writes it — the form
+ * every legacy in-toto signature covers. Not RFC 8785: strings escape only `\` and `"`
+ * (control characters and non-ASCII are written raw), object keys are sorted by code point,
+ * and only integers are allowed.
+ */
+export function encodeCanonical(value: unknown): string {
+  const out: string[] = [];
+  write(value, out);
+  return out.join('');
+}
+
+/** The canonical form as UTF-8 bytes — what gets signed. */
+export function canonicalBytes(value: unknown): Buffer {
+  return Buffer.from(encodeCanonical(value), 'utf8');
+}
+
+function write(value: unknown, out: string[]): void {
+  if (value === null) { out.push('null'); return; }
+  switch (typeof value) {
+    case 'boolean': out.push(value ? 'true' : 'false'); return;
+    case 'number':
+      if (!Number.isInteger(value)) {
+        throw new CustodyError('CANONICAL_JSON', `canonical JSON allows integers only, got ${value}`);
+      }
+      out.push(String(value));
+      return;
+    case 'string':
+      out.push('"', value.replace(/\\/g, '\\\\').replace(/"/g, '\\"'), '"');
+      return;
+    case 'object': {
+      if (Array.isArray(value)) {
+        out.push('[');
+        value.forEach((item, i) => { if (i) out.push(','); write(item, out); });
+        out.push(']');
+        return;
+      }
+      const obj = value as Record<string, unknown>;
+      const keys = Object.keys(obj).filter((k) => obj[k] !== undefined).sort(compareCodePoints);
+      out.push('{');
+      keys.forEach((k, i) => {
+        if (i) out.push(',');
+        write(k, out);
+        out.push(':');
+        write(obj[k], out);
+      });
+      out.push('}');
+      return;
+    }
+    default:
+      throw new CustodyError('CANONICAL_JSON', `canonical JSON cannot encode a value of type ${typeof value}`);
+  }
+}
+
+/** Python sorts str keys by code point; JS's default sort compares UTF-16 units. */
+export function compareCodePoints(a: string, b: string): number {
+  const ia = a[Symbol.iterator]();
+  const ib = b[Symbol.iterator]();
+  for (;;) {
+    const x = ia.next();
+    const y = ib.next();
+    if (x.done) return y.done ? 0 : -1;
+    if (y.done) return 1;
+    const cx = x.value.codePointAt(0)!;
+    const cy = y.value.codePointAt(0)!;
+    if (cx !== cy) return cx - cy;
+  }
+}
+
+/** RFC 8785 (JCS), for digests over JSON that is not legacy in-toto metadata. */
+export function jcs(value: unknown): string {
+  return canonicalize(value);
+}
+
+/**
+ * Python's `json.dumps(obj, indent=1, sort_keys=True)` (ensure_ascii on), the way the
+ * reference writes metadata files, so files written by custody look like the reference's.
+ */
+export function pythonJsonDumps(value: unknown, indent = 1): string {
+  return dump(value, indent, 0);
+}
+
+function dump(value: unknown, indent: number, level: number): string {
+  if (value === null) return 'null';
+  if (typeof value === 'boolean') return value ? 'true' : 'false';
+  if (typeof value === 'number') return Number.isInteger(value) ? String(value) : pythonFloat(value);
+  if (typeof value === 'string') return pythonString(value);
+  const pad = '\n' + ' '.repeat(indent * (level + 1));
+  const end = '\n' + ' '.repeat(indent * level);
+  if (Array.isArray(value)) {
+    if (value.length === 0) return '[]';
+    return '[' + pad + value.map((v) => dump(v, indent, level + 1)).join(',' + pad) + end + ']';
+  }
+  const obj = value as Record<string, unknown>;
+  const keys = Object.keys(obj).filter((k) => obj[k] !== undefined).sort(compareCodePoints);
+  if (keys.length === 0) return '{}';
+  return '{' + pad + keys.map((k) => pythonString(k) + ': ' + dump(obj[k], indent, level + 1)).join(',' + pad) + end + '}';
+}
+
+function pythonFloat(n: number): string {
+  if (Number.isNaN(n)) return 'NaN';
+  if (!Number.isFinite(n)) return n > 0 ? 'Infinity' : '-Infinity';
+  return String(n);
+}
+
+function pythonString(s: string): string {
+  let out = '"';
+  for (const ch of s) {
+    const c = ch.codePointAt(0)!;
+    if (ch === '"') out += '\\"';
+    else if (ch === '\\') out += '\\\\';
+    else if (ch === '\n') out += '\\n';
+    else if (ch === '\r') out += '\\r';
+    else if (ch === '\t') out += '\\t';
+    else if (ch === '\b') out += '\\b';
+    else if (ch === '\f') out += '\\f';
+    else if (c < 0x20 || (c >= 0x80 && c <= 0xffff)) out += '\\u' + c.toString(16).padStart(4, '0');
+    else if (c > 0xffff) {
+      const v = c - 0x10000;
+      out += '\\u' + (0xd800 + (v >> 10)).toString(16) + '\\u' + (0xdc00 + (v & 0x3ff)).toString(16);
+    } else out += ch;
+  }
+  return out + '"';
+}

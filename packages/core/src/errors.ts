@@ -1,0 +1,84 @@
+/**
+ * One error class for the whole product, with a typed `code`.
+ *
+ * `kind` decides the process exit code at the CLI edge, following in-toto-verify's
+ * convention: 'input' (bad usage, unreadable or malformed files) → 2,
+ * 'verification' (the evidence does not prove what the layout demands) → 1.
+ */
+export type ErrorKind = 'input' | 'verification';
+
+export type ErrorCode =
+  // input / usage
+  | 'USAGE'
+  | 'FILE_NOT_FOUND'
+  | 'FILE_UNREADABLE'
+  | 'FILE_UNWRITABLE'
+  | 'MALFORMED_JSON'
+  | 'MALFORMED_YAML'
+  | 'SCHEMA_INVALID'
+  | 'KEY_INVALID'
+  | 'KEY_UNSUPPORTED'
+  | 'KEY_PASSPHRASE'
+  | 'KEY_PRIVATE_EXPECTED'
+  | 'COMMAND_NOT_FOUND'
+  | 'CONFIG_INVALID'
+  | 'PLUGIN_NOT_FOUND'
+  | 'PLUGIN_API_VERSION'
+  | 'PLUGIN_FAILED'
+  | 'PREDICATE_INVALID'
+  | 'RULE_SYNTAX'
+  | 'ENVELOPE_MALFORMED'
+  | 'BUNDLE_MALFORMED'
+  | 'UNKNOWN_STEP'
+  | 'CANONICAL_JSON'
+  | 'NETWORK'
+  // verification
+  | 'SIGNATURE_INVALID'
+  | 'LAYOUT_SIGNATURE'
+  | 'LAYOUT_EXPIRED'
+  | 'LINK_NOT_FOUND'
+  | 'THRESHOLD'
+  | 'ARTIFACT_RULE'
+  | 'LINKS_DISAGREE'
+  | 'SUBLAYOUT'
+  | 'INSPECTION_FAILED'
+  | 'PREDICATE_RULE'
+  | 'PAYLOAD_TYPE'
+  | 'STATEMENT_INVALID'
+  | 'KEYID_MISMATCH'
+  | 'IDENTITY_MISMATCH'
+  | 'CERTIFICATE_INVALID'
+  | 'TLOG_INVALID'
+  | 'DIGEST_MISMATCH'
+  | 'VERIFICATION_FAILED';
+
+const VERIFICATION_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  'SIGNATURE_INVALID', 'LAYOUT_SIGNATURE', 'LAYOUT_EXPIRED', 'LINK_NOT_FOUND', 'THRESHOLD',
+  'ARTIFACT_RULE', 'LINKS_DISAGREE', 'SUBLAYOUT', 'INSPECTION_FAILED', 'PREDICATE_RULE',
+  'PAYLOAD_TYPE', 'STATEMENT_INVALID', 'KEYID_MISMATCH', 'IDENTITY_MISMATCH',
+  'CERTIFICATE_INVALID', 'TLOG_INVALID', 'DIGEST_MISMATCH', 'VERIFICATION_FAILED',
+]);
+
+export class CustodyError extends Error {
+  readonly code: ErrorCode;
+  readonly kind: ErrorKind;
+  /** The file the problem is about, when there is one; the CLI names it first. */
+  readonly file?: string;
+
+  constructor(code: ErrorCode, message: string, options: { file?: string; cause?: unknown; kind?: ErrorKind } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'CustodyError';
+    this.code = code;
+    this.kind = options.kind ?? (VERIFICATION_CODES.has(code) ? 'verification' : 'input');
+    this.file = options.file;
+  }
+
+  /** Exit code in in-toto-verify's convention. */
+  get exitCode(): 1 | 2 {
+    return this.kind === 'verification' ? 1 : 2;
+  }
+}
+
+export function isCustodyError(e: unknown): e is CustodyError {
+  return e instanceof CustodyError;
+}
