@@ -1,1 +1,2 @@
-export {};
+export * from './local.ts';
+export * from './oci/index.ts';

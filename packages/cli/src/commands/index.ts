@@ -1,5 +1,12 @@
 import type { CommandModule } from 'yargs';
+import { keygenCommand } from './keygen.ts';
+import { keyCommand } from './key.ts';
+import { linkCommand } from './link.ts';
+import { runCommand } from './run.ts';
+import { recordCommand } from './record.ts';
+import { evidenceCommand } from './evidence.ts';
+import { pluginsCommand } from './plugins.ts';
 
 // Each command lives in its own module; handlers import heavy packages lazily.
 // Add a command by importing its module here.
-export const commands: CommandModule<any, any>[] = [];
+export const commands: CommandModule<any, any>[] = [keygenCommand, keyCommand, linkCommand, runCommand, recordCommand, evidenceCommand, pluginsCommand];

@@ -1,0 +1,13 @@
+import { PluginRegistry } from '@custody/engine';
+
+/**
+ * Plugins custody ships, by short name. Loaded lazily: a command imports only the plugins it
+ * runs. Adding a built-in is one line here (plus the dependency in packages/cli/package.json).
+ */
+export const builtinPlugins = new PluginRegistry()
+  .register('git', () => import('@custody/plugin-git'))
+  .register('environment', () => import('@custody/plugin-environment'))
+  .register('command-run', () => import('@custody/plugin-command-run'));
+
+/** What `custody run` attests when neither the config nor the layout step names plugins. */
+export const DEFAULT_STEP_PLUGINS = ['git', 'environment', 'command-run'];

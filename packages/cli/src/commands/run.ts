@@ -1,0 +1,159 @@
+import { basename } from 'node:path';
+import type { Argv, CommandModule } from 'yargs';
+import { setExitCode } from '../output.ts';
+
+/** Options shared by `run`, `record start` and `record stop`. */
+export function keyOptions(y: Argv): Argv {
+  return y
+    .option('step', { alias: 'n', type: 'string', demandOption: true, describe: 'step name (as in the layout)' })
+    .option('key', { alias: 'k', type: 'string', describe: 'private key file (default: key in custody.config)' })
+    .option('passphrase-file', { type: 'string', describe: 'file holding the key passphrase' })
+    .option('exclude', { type: 'array', string: true, describe: 'gitwildmatch patterns to exclude (replace the defaults *.link*, .git, *.pyc, *~)' })
+    .option('base-path', { type: 'string', describe: 'record artifact paths relative to this folder' })
+    .option('lstrip-paths', { type: 'array', string: true, describe: 'prefixes to strip from recorded paths (first match)' })
+    .option('config', { type: 'string', describe: 'configuration file (default: nearest custody.config.* / package.json "custody")' })
+    .option('verbose', { type: 'boolean', describe: 'log what plugins do' });
+}
+
+export function outputOptions(y: Argv): Argv {
+  return y
+    .option('out-dir', { alias: 'd', type: 'string', describe: 'where the link and attestations go (default: config outDir, else .)' })
+    .option('format', { choices: ['legacy', 'dsse'] as const, describe: 'link format: reference metablock (default) or DSSE envelope' })
+    .option('plugin', { type: 'array', string: true, describe: 'evidence plugins to run (replaces the configured list)' })
+    .option('attest', { type: 'boolean', default: true, describe: 'run evidence plugins; --no-attest writes the link only' })
+    .option('layout-step', { type: 'string', hidden: true, describe: 'JSON of the layout step (orchestrators)' });
+}
+
+export interface StepArgs {
+  step: string;
+  key?: string;
+  passphraseFile?: string;
+  exclude?: string[];
+  basePath?: string;
+  lstripPaths?: string[];
+  config?: string;
+  verbose?: boolean;
+  outDir?: string;
+  format?: 'legacy' | 'dsse';
+  plugin?: string[];
+  attest?: boolean;
+  layoutStep?: string;
+}
+
+/** Loads config, signer and plugins for a step; everything that can fail does so before any command runs. */
+export async function prepareStep(argv: StepArgs, opts: { plugins: boolean }) {
+  const { resolve } = await import('node:path');
+  const { CustodyError } = await import('@custody/core');
+  const { loadSigner, readPassphraseFile } = await import('@custody/sign');
+  const engine = await import('@custody/engine');
+  const { builtinPlugins, DEFAULT_STEP_PLUGINS } = await import('../builtin-plugins.ts');
+  const cwd = process.cwd();
+  const { config, baseDir } = await engine.loadConfig(cwd, argv.config);
+  const keyPath = argv.key ?? (config.key ? resolve(baseDir, config.key) : undefined);
+  if (!keyPath) throw new CustodyError('USAGE', 'no signing key: pass --key or set "key" in custody.config');
+  const passFile = argv.passphraseFile ?? (config.passphraseFile ? resolve(baseDir, config.passphraseFile) : undefined);
+  const passphrase = passFile ? await readPassphraseFile(passFile) : undefined;
+  const signer = await loadSigner(keyPath, { passphrase });
+  let layoutStep: unknown;
+  if (argv.layoutStep) {
+    try {
+      layoutStep = JSON.parse(argv.layoutStep);
+    } catch {
+      throw new CustodyError('USAGE', '--layout-step must be JSON');
+    }
+  }
+  let plugins: Awaited<ReturnType<typeof engine.loadPlugin>>[] = [];
+  if (opts.plugins && argv.attest !== false) {
+    const specs = argv.plugin?.length
+      ? engine.stepPluginSpecs({ ...config, plugins: argv.plugin }, undefined, DEFAULT_STEP_PLUGINS)
+      : engine.stepPluginSpecs(config, layoutStep, DEFAULT_STEP_PLUGINS);
+    // Options for a plugin named on the command line still come from the config.
+    const configured = engine.pluginSpecs(config.plugins ?? []);
+    for (const s of specs) s.options ??= configured.find((c) => c.use === s.use)?.options;
+    plugins = await Promise.all(specs.map((s) => engine.loadPlugin(s, { registry: builtinPlugins, baseDir: argv.plugin?.length ? cwd : baseDir })));
+  }
+  const verbose = argv.verbose === true;
+  const logger = {
+    info: (m: string) => verbose && process.stderr.write(`custody: ${m}\n`),
+    debug: (m: string) => verbose && process.stderr.write(`custody: ${m}\n`),
+    warn: (m: string) => process.stderr.write(`custody: warning: ${m}\n`),
+  };
+  return {
+    signer,
+    plugins,
+    layoutStep,
+    logger,
+    outDir: argv.outDir ?? (config.outDir ? resolve(baseDir, config.outDir) : undefined),
+    format: argv.format ?? config.format ?? 'legacy',
+    exclude: argv.exclude?.length ? argv.exclude : config.exclude,
+    progress: (label: string) => engine.terminalProgress(`custody: ${label}`),
+  };
+}
+
+export function reportWritten(step: string, written: string[]): void {
+  if (written.length === 0) return;
+  const extra = written.length > 1 ? ` (+${written.length - 1} attestation${written.length > 2 ? 's' : ''})` : '';
+  process.stderr.write(`custody: recorded step '${step}': ${basename(written[0])}${extra}\n`);
+}
+
+interface RunArgs extends StepArgs {
+  materials?: string[];
+  products?: string[];
+  recordStreams?: boolean;
+  noCommand?: boolean;
+  command?: boolean;
+  _: (string | number)[];
+  '--'?: (string | number)[];
+}
+
+export const runCommand: CommandModule<object, RunArgs> = {
+  command: 'run',
+  describe: 'Run a step command and record a signed link (plus plugin attestations)',
+  builder: (y) =>
+    outputOptions(keyOptions(y))
+      .usage('custody run --step NAME --key KEY [options] -- CMD ARGS…')
+      .parserConfiguration({ 'populate--': true })
+      .option('materials', { alias: 'm', type: 'array', string: true, describe: 'paths hashed before the command' })
+      .option('products', { alias: 'p', type: 'array', string: true, describe: 'paths hashed after the command' })
+      .option('record-streams', { alias: 's', type: 'boolean', describe: 'record stdout/stderr in the link byproducts' })
+      .option('no-command', { alias: 'x', type: 'boolean', describe: 'record materials/products without running a command' })
+      .example('custody run -n train -k alice.pem -m data -p model -- python train.py', '') as unknown as Argv<RunArgs>,
+  handler: async (argv) => {
+    const { CustodyError } = await import('@custody/core');
+    const { existsSync } = await import('node:fs');
+    const { resolve } = await import('node:path');
+    const command = (argv['--'] ?? []).map(String);
+    // yargs turns --no-command into command=false.
+    const noCommand = argv.noCommand === true || argv.command === false;
+    if (noCommand && command.length > 0) throw new CustodyError('USAGE', 'give either a command after -- or --no-command, not both');
+    if (!noCommand && command.length === 0) throw new CustodyError('USAGE', 'no command: put it after -- (or pass --no-command)');
+    const base = resolve(process.cwd(), argv.basePath ?? '.');
+    // The reference skips missing paths silently; a material named on the command line that
+    // does not exist is almost always a typo, so it is refused before anything runs.
+    for (const m of argv.materials ?? []) {
+      if (!existsSync(resolve(base, m))) throw new CustodyError('FILE_NOT_FOUND', 'material path does not exist', { file: m });
+    }
+    const prepared = await prepareStep(argv, { plugins: true });
+    const { runStep } = await import('@custody/engine');
+    const result = await runStep({
+      stepName: argv.step,
+      command,
+      noCommand,
+      recordStreams: argv.recordStreams === true,
+      materials: argv.materials ?? [],
+      products: argv.products ?? [],
+      exclude: prepared.exclude,
+      basePath: argv.basePath,
+      lstripPaths: argv.lstripPaths,
+      signer: prepared.signer,
+      outDir: prepared.outDir,
+      format: prepared.format,
+      plugins: prepared.plugins,
+      layoutStep: prepared.layoutStep,
+      logger: prepared.logger,
+      progress: prepared.progress,
+    });
+    reportWritten(argv.step, result.written);
+    setExitCode(result.exitCode);
+  },
+};

@@ -1,0 +1,273 @@
+/**
+ * Step 10 of verification: per-step predicate rules (ITE-10 `expectedPredicates`). Pure: it gets
+ * claims whose signatures were already checked and returns report entries; nothing throws except
+ * a rule that does not compile (RULE_SYNTAX, bad input).
+ *
+ * Semantics:
+ * - A claim counts for an expected predicate when its predicateType matches and its signer is
+ *   one of the listed functionaries; the threshold (default 1) counts distinct keyids.
+ * - A functionary is accepted when every one of its claims of that type passes (several claims
+ *   from the same key must not contradict each other); the store normally resolves to one.
+ * - Rules: false → failed rule (or a warning with `warn`); a CEL error → failed rule carrying the
+ *   error text; an absent field with `allowIfNoClaim` → 'no-claim', which passes.
+ * - No claim of the type at all: passes with a warning only if every rule says allowIfNoClaim.
+ * - With `artifactRules: true` (attestation-verifier layouts) the step's expectedMaterials /
+ *   expectedProducts are applied to each claim as well.
+ */
+import type { ErrorCode } from '../errors.ts';
+import { compileRule, evaluateRule, substituteParams } from '../cel/rules.ts';
+import type { CompiledRule } from '../cel/rules.ts';
+import { statementArtifacts } from '../statement.ts';
+import type { ArtifactSource } from '../statement.ts';
+import { applyClaimArtifactRules } from './artifact-rules.ts';
+import type { ArtifactRuleEntry, ClaimsByStep, VerifiedClaim } from './artifact-rules.ts';
+
+export interface ExpectedAttribute {
+  rule: string;
+  allowIfNoClaim?: boolean;
+  warn?: boolean;
+  /** Message shown instead of the generic one when the rule fails. */
+  debug?: string;
+}
+
+export interface ExpectedPredicate {
+  predicateType: string;
+  expectedAttributes?: ExpectedAttribute[];
+  /** keyids allowed to make this claim. */
+  functionaries: string[];
+  threshold?: number;
+}
+
+export interface AttestationStepPolicy {
+  name: string;
+  expectedMaterials?: string[];
+  expectedProducts?: string[];
+  expectedPredicates?: ExpectedPredicate[];
+}
+
+export interface AttestationLayoutLike {
+  steps: readonly AttestationStepPolicy[];
+}
+
+export type PredicateRuleVerdict = 'pass' | 'fail' | 'warn' | 'no-claim';
+
+export interface PredicateRuleEntry {
+  /** The rule after parameter substitution. */
+  rule: string;
+  verdict: PredicateRuleVerdict;
+  message?: string;
+  /** CEL runtime error text, when the rule errored. */
+  error?: string;
+  /** The values the rule read, on failure/warning. */
+  observed?: Record<string, unknown>;
+}
+
+export interface ClaimEntry {
+  functionary: string;
+  source?: string;
+  verdict: 'pass' | 'fail';
+  artifactSource: ArtifactSource;
+  artifactRules: ArtifactRuleEntry[];
+  rules: PredicateRuleEntry[];
+  message?: string;
+}
+
+export interface ExpectedPredicateEntry {
+  predicateType: string;
+  functionaries: string[];
+  threshold: number;
+  verdict: 'pass' | 'fail' | 'skipped';
+  /** Distinct keyids whose claims passed. */
+  accepted: string[];
+  claims: ClaimEntry[];
+  message?: string;
+}
+
+export interface AttestationStepEntry {
+  step: string;
+  verdict: 'pass' | 'fail';
+  predicates: ExpectedPredicateEntry[];
+  message?: string;
+}
+
+export type AttestationCheck = 'links' | 'threshold' | 'artifact-rules' | 'predicate-rules';
+
+export interface AttestationFailure {
+  code: ErrorCode;
+  check: AttestationCheck;
+  step?: string;
+  message: string;
+}
+
+export interface AttestationStepsReport {
+  verdict: 'pass' | 'fail';
+  steps: AttestationStepEntry[];
+  warnings: string[];
+  failure: AttestationFailure | null;
+}
+
+export interface EvaluateOptions {
+  /** `{name}` parameters substituted into rules (and artifact rules). */
+  params?: Readonly<Record<string, string>>;
+  /** Apply expectedMaterials/expectedProducts to every claim (attestation-verifier layouts). */
+  artifactRules?: boolean;
+  /** Fail a step that has no claims at all (attestation-verifier does). Default: same as artifactRules. */
+  requireClaims?: boolean;
+}
+
+/** Compiles every rule of a layout up front (RULE_SYNTAX names the step and predicate). */
+function compileAll(layout: AttestationLayoutLike, params: Readonly<Record<string, string>>): Map<ExpectedAttribute, CompiledRule> {
+  const out = new Map<ExpectedAttribute, CompiledRule>();
+  for (const step of layout.steps) {
+    for (const ep of step.expectedPredicates ?? []) {
+      (ep.expectedAttributes ?? []).forEach((a, i) => {
+        const where = `step "${step.name}" predicate ${ep.predicateType} rule ${i + 1}`;
+        out.set(a, compileRule(substituteParams(a.rule, params), where));
+      });
+    }
+  }
+  return out;
+}
+
+function evaluateClaim(
+  step: AttestationStepPolicy,
+  ep: ExpectedPredicate,
+  claim: VerifiedClaim,
+  compiled: Map<ExpectedAttribute, CompiledRule>,
+  claimsByStep: ClaimsByStep,
+  opts: Required<Pick<EvaluateOptions, 'artifactRules'>> & { params: Readonly<Record<string, string>> },
+  warnings: string[],
+): ClaimEntry {
+  const entry: ClaimEntry = {
+    functionary: claim.keyid,
+    source: claim.source,
+    verdict: 'pass',
+    artifactSource: statementArtifacts(claim.statement).source,
+    artifactRules: [],
+    rules: [],
+  };
+  if (opts.artifactRules) {
+    const sub = (r: string): string => substituteParams(r, opts.params);
+    const res = applyClaimArtifactRules(claim.statement, (step.expectedMaterials ?? []).map(sub), (step.expectedProducts ?? []).map(sub), claimsByStep);
+    entry.artifactRules = res.entries;
+    if (!res.ok) {
+      entry.verdict = 'fail';
+      entry.message = res.entries[res.entries.length - 1].message;
+    }
+  }
+  const input = {
+    subject: claim.statement.subject as unknown[],
+    predicateType: claim.statement.predicateType,
+    predicate: (claim.statement.predicate ?? {}) as Record<string, unknown>,
+  };
+  for (const attr of ep.expectedAttributes ?? []) {
+    const rule = compiled.get(attr)!;
+    const outcome = evaluateRule(rule, input);
+    const re: PredicateRuleEntry = { rule: rule.source, verdict: 'pass' };
+    if (outcome.verdict === 'error' && outcome.missingAttribute && attr.allowIfNoClaim) {
+      re.verdict = 'no-claim';
+      re.message = `the claim does not state it (${outcome.error}); allowed by allowIfNoClaim`;
+    } else if (outcome.verdict !== 'pass') {
+      const what = outcome.verdict === 'error' ? `rule errored: ${outcome.error}` : 'rule is false';
+      re.message = attr.debug ? `${attr.debug} (${what})` : what;
+      if (outcome.error) re.error = outcome.error;
+      if (outcome.observed) re.observed = outcome.observed;
+      if (attr.warn) {
+        re.verdict = 'warn';
+        warnings.push(`step ${step.name}: ${ep.predicateType} by ${claim.keyid.slice(0, 8)}: ${rule.source}: ${re.message}`);
+      } else {
+        re.verdict = 'fail';
+        if (entry.verdict === 'pass') {
+          entry.verdict = 'fail';
+          entry.message = `${rule.source}: ${re.message}${re.observed ? ` (saw ${JSON.stringify(re.observed)})` : ''}`;
+        }
+      }
+    }
+    entry.rules.push(re);
+  }
+  return entry;
+}
+
+/**
+ * Evaluates every step's expectedPredicates against the verified claims, in layout order.
+ * `claimsByStep[step]` holds the verified claims of that step (any predicate type, any signer).
+ */
+export function evaluateAttestationSteps(
+  layout: AttestationLayoutLike,
+  claimsByStep: ClaimsByStep,
+  options: EvaluateOptions = {},
+): AttestationStepsReport {
+  const params = options.params ?? {};
+  const artifactRules = options.artifactRules ?? false;
+  const requireClaims = options.requireClaims ?? artifactRules;
+  const compiled = compileAll(layout, params);
+  const warnings: string[] = [];
+  const steps: AttestationStepEntry[] = [];
+  let failure: AttestationFailure | null = null;
+  const fail = (f: AttestationFailure): void => { failure ??= f; };
+
+  for (const step of layout.steps) {
+    const claims = claimsByStep[step.name] ?? [];
+    const stepEntry: AttestationStepEntry = { step: step.name, verdict: 'pass', predicates: [] };
+    steps.push(stepEntry);
+    if (requireClaims && claims.length === 0) {
+      stepEntry.verdict = 'fail';
+      stepEntry.message = `no attestations found for step ${step.name}`;
+      fail({ code: 'LINK_NOT_FOUND', check: 'links', step: step.name, message: stepEntry.message });
+      continue;
+    }
+    for (const ep of step.expectedPredicates ?? []) {
+      const threshold = ep.threshold && ep.threshold > 0 ? ep.threshold : 1;
+      const functionaries = [...ep.functionaries];
+      const entry: ExpectedPredicateEntry = { predicateType: ep.predicateType, functionaries, threshold, verdict: 'pass', accepted: [], claims: [] };
+      stepEntry.predicates.push(entry);
+      const ofType = claims.filter((c) => c.statement.predicateType === ep.predicateType);
+      const unauthorized = [...new Set(ofType.filter((c) => !functionaries.includes(c.keyid)).map((c) => c.keyid))];
+      if (unauthorized.length > 0) {
+        warnings.push(`step ${step.name}: ignored ${ep.predicateType} claims by keys not listed as functionaries: ${unauthorized.map((k) => k.slice(0, 8)).join(', ')}`);
+      }
+      // functionaries in layout order, their claims in a fixed order
+      const byKey = new Map<string, VerifiedClaim[]>();
+      for (const k of functionaries) {
+        const mine = ofType.filter((c) => c.keyid === k).sort((a, b) => (a.source ?? '').localeCompare(b.source ?? ''));
+        if (mine.length > 0) byKey.set(k, mine);
+      }
+      const attrs = ep.expectedAttributes ?? [];
+      if (byKey.size === 0 && attrs.length > 0 && attrs.every((a) => a.allowIfNoClaim)) {
+        entry.verdict = 'skipped';
+        entry.message = `no ${ep.predicateType} attestation from the functionaries; allowed because every rule sets allowIfNoClaim`;
+        warnings.push(`step ${step.name}: ${entry.message}`);
+        continue;
+      }
+      if (byKey.size < threshold) {
+        entry.verdict = 'fail';
+        entry.message = byKey.size === 0
+          ? `no ${ep.predicateType} attestation for step ${step.name} from its functionaries (${functionaries.map((k) => k.slice(0, 8)).join(', ') || 'none listed'})`
+          : `threshold not met for step ${step.name}: ${byKey.size} of ${threshold} functionaries attested ${ep.predicateType}`;
+        stepEntry.verdict = 'fail';
+        fail({ code: 'THRESHOLD', check: 'threshold', step: step.name, message: entry.message });
+        // still evaluate what is there, so the report shows it
+      }
+      let firstFailure: { artifact: boolean; message: string } | undefined;
+      for (const [keyid, mine] of byKey) {
+        const results = mine.map((c) => evaluateClaim(step, ep, c, compiled, claimsByStep, { artifactRules, params }, warnings));
+        entry.claims.push(...results);
+        const bad = results.find((r) => r.verdict === 'fail');
+        if (!bad) entry.accepted.push(keyid);
+        else firstFailure ??= { artifact: bad.artifactRules.some((a) => a.verdict === 'fail'), message: `claim by ${keyid.slice(0, 8)}${bad.source ? ` (${bad.source})` : ''}: ${bad.message}` };
+      }
+      if (entry.verdict !== 'fail' && entry.accepted.length < threshold) {
+        entry.verdict = 'fail';
+        stepEntry.verdict = 'fail';
+        entry.message = `step ${step.name}: ${entry.accepted.length} of ${threshold} required ${ep.predicateType} claims passed; ${firstFailure?.message ?? ''}`.trim();
+        fail({
+          code: firstFailure?.artifact ? 'ARTIFACT_RULE' : 'PREDICATE_RULE',
+          check: firstFailure?.artifact ? 'artifact-rules' : 'predicate-rules',
+          step: step.name,
+          message: entry.message,
+        });
+      }
+    }
+  }
+  return { verdict: failure ? 'fail' : 'pass', steps, warnings, failure };
+}

@@ -1,0 +1,263 @@
+/**
+ * CEL predicate rules (ITE-10 `expectedAttributes[].rule`) over the three variables an
+ * attestation exposes: `subject`, `predicateType`, `predicate`. JSON values are bound as plain
+ * objects/arrays, so `predicate.license.spdxId == 'MIT'`, `predicate.metrics.exists(m, ...)`
+ * and `size(subject) > 0` read naturally. Evaluation never throws: a CEL error becomes a failed
+ * rule carrying the error text.
+ */
+import { celEnv, isCelError, isCelList, isCelMap, parse, plan, unparse } from '@bufbuild/cel';
+import type { CelEnv } from '@bufbuild/cel';
+import { strings } from '@bufbuild/cel/ext';
+import { CustodyError } from '../errors.ts';
+
+/** The variables a rule may read. */
+export const RULE_VARIABLES = ['subject', 'predicateType', 'predicate'] as const;
+
+export interface RuleInput {
+  subject: unknown[];
+  predicateType: string;
+  predicate: Record<string, unknown>;
+}
+
+export interface RuleLocation {
+  line: number;
+  column: number;
+}
+
+export interface RuleProblem {
+  message: string;
+  location?: RuleLocation;
+}
+
+type ParsedRule = ReturnType<typeof parse>;
+type CelExpr = ParsedRule['expr'];
+type Evaluator = (ctx: Record<string, unknown>) => unknown;
+
+export interface CompiledRule {
+  source: string;
+  /** Maximal attribute paths the rule reads (e.g. `predicate.license.spdxId`), for the report. */
+  paths: string[];
+  run: Evaluator;
+}
+
+let sharedEnv: CelEnv | undefined;
+function env(): CelEnv {
+  // the strings extension gives the usual helpers (lowerAscii, split, indexOf, ...)
+  sharedEnv ??= celEnv({ funcs: strings });
+  return sharedEnv;
+}
+
+function syntaxProblem(e: unknown): RuleProblem {
+  const err = e as { message?: string; rawMessage?: string; location?: { start?: { line: number; column: number } } };
+  const start = err.location?.start;
+  const message = (err.rawMessage ?? err.message ?? String(e)).replace(/^<input>:\d+:\d+:\s*/, '');
+  return start ? { message, location: { line: start.line, column: start.column } } : { message };
+}
+
+/** Walks the AST: identifiers outside comprehension scope, called functions, attribute paths. */
+function inspect(expr: CelExpr): { idents: Set<string>; functions: Set<string>; paths: string[] } {
+  const idents = new Set<string>();
+  const functions = new Set<string>();
+  const paths: string[] = [];
+  const visit = (e: CelExpr | undefined, bound: ReadonlySet<string>, parentIsPath: boolean): void => {
+    if (!e) return;
+    const k = e.exprKind;
+    switch (k.case) {
+      case 'identExpr':
+        if (!bound.has(k.value.name)) {
+          idents.add(k.value.name);
+          if (!parentIsPath) paths.push(k.value.name);
+        }
+        return;
+      case 'selectExpr': {
+        const root = pathRoot(e);
+        const isPath = root !== undefined && !bound.has(root) && !k.value.testOnly;
+        if (isPath && !parentIsPath) paths.push(unparse(e));
+        visit(k.value.operand, bound, isPath);
+        return;
+      }
+      case 'callExpr': {
+        functions.add(k.value.function);
+        const isIndex = k.value.function === '_[_]';
+        const root = isIndex ? pathRoot(e) : undefined;
+        const isPath = root !== undefined && !bound.has(root);
+        if (isPath && !parentIsPath) paths.push(unparse(e));
+        visit(k.value.target, bound, false);
+        k.value.args.forEach((a, i) => visit(a, bound, isPath && i === 0));
+        return;
+      }
+      case 'listExpr':
+        k.value.elements.forEach((x) => visit(x, bound, false));
+        return;
+      case 'structExpr':
+        k.value.entries.forEach((en) => {
+          if (en.keyKind.case === 'mapKey') visit(en.keyKind.value, bound, false);
+          visit(en.value, bound, false);
+        });
+        return;
+      case 'comprehensionExpr': {
+        const c = k.value;
+        visit(c.iterRange, bound, false);
+        visit(c.accuInit, bound, false);
+        const inner = new Set(bound);
+        for (const v of [c.iterVar, c.iterVar2, c.accuVar]) if (v) inner.add(v);
+        visit(c.loopCondition, inner, false);
+        visit(c.loopStep, inner, false);
+        visit(c.result, inner, false);
+        return;
+      }
+      default:
+        return;
+    }
+  };
+  visit(expr, new Set(), false);
+  return { idents, functions, paths: [...new Set(paths)] };
+}
+
+/** The identifier a select/index chain starts from, if it is one. */
+function pathRoot(e: CelExpr): string | undefined {
+  let cur: CelExpr | undefined = e;
+  for (;;) {
+    if (!cur) return undefined;
+    const k: CelExpr['exprKind'] = cur.exprKind;
+    if (k.case === 'identExpr') return k.value.name;
+    if (k.case === 'selectExpr') cur = k.value.operand;
+    else if (k.case === 'callExpr' && k.value.function === '_[_]') cur = k.value.args[0];
+    else return undefined;
+  }
+}
+
+/**
+ * Compile-time problems of a rule: syntax errors (with line/column), unknown variables,
+ * unknown functions. Empty list = the rule compiles. Used by `layout lint`.
+ */
+export function lintRule(source: string): RuleProblem[] {
+  let parsed: ParsedRule;
+  try {
+    parsed = parse(source);
+  } catch (e) {
+    return [syntaxProblem(e)];
+  }
+  const problems: RuleProblem[] = [];
+  const { idents, functions } = inspect(parsed.expr);
+  for (const id of idents) {
+    if (!(RULE_VARIABLES as readonly string[]).includes(id)) {
+      problems.push({ message: `unknown variable "${id}" (rules can read ${RULE_VARIABLES.join(', ')})` });
+    }
+  }
+  for (const f of functions) {
+    // operators and macro internals (`_&&_`, `!_`, `@in`, `@not_strictly_false`) are built in
+    if (/^[_@!-]/.test(f)) continue;
+    if (!env().funcs.find(f)) problems.push({ message: `unknown function "${f}"` });
+  }
+  return problems;
+}
+
+function formatProblem(p: RuleProblem): string {
+  return p.location ? `${p.location.line}:${p.location.column}: ${p.message}` : p.message;
+}
+
+/** Compiles a rule; bad syntax or unknown names → CustodyError RULE_SYNTAX with the location. */
+export function compileRule(source: string, where = 'rule'): CompiledRule {
+  const problems = lintRule(source);
+  if (problems.length > 0) {
+    throw new CustodyError('RULE_SYNTAX', `${where} ${JSON.stringify(source)}: ${problems.map(formatProblem).join('; ')}`);
+  }
+  const parsed = parse(source);
+  const fn = plan(env(), parsed) as unknown as Evaluator;
+  return { source, paths: inspect(parsed.expr).paths, run: fn };
+}
+
+export type RuleVerdict = 'pass' | 'fail' | 'error';
+
+export interface RuleOutcome {
+  verdict: RuleVerdict;
+  /** The error text when verdict is 'error' (CEL runtime error or a non-boolean result). */
+  error?: string;
+  /** True when the error is an absent field/key: the claim does not say anything about it. */
+  missingAttribute?: boolean;
+  /** On failure or error: the values of the paths the rule reads, as JSON-able data. */
+  observed?: Record<string, unknown>;
+}
+
+const MISSING = /field not found|no such key|no such attribute|unresolved attribute/i;
+
+/** Plain JSON view of a CEL value (bigint → number when safe, CEL lists/maps → arrays/objects). */
+export function celToJson(v: unknown): unknown {
+  if (typeof v === 'bigint') return Number.isSafeInteger(Number(v)) ? Number(v) : v.toString();
+  if (v instanceof Uint8Array) return Buffer.from(v).toString('base64');
+  if (isCelList(v)) return [...v].map(celToJson);
+  if (isCelMap(v)) {
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of v) out[String(celToJson(k))] = celToJson(x);
+    return out;
+  }
+  if (Array.isArray(v)) return v.map(celToJson);
+  if (v && typeof v === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(v)) out[k] = celToJson(x);
+    return out;
+  }
+  return v;
+}
+
+function observe(rule: CompiledRule, bindings: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const path of rule.paths.slice(0, 8)) {
+    try {
+      const r = plan(env(), parse(path)) as unknown as Evaluator;
+      const v = r(bindings);
+      out[path] = isCelError(v) ? `<${v.message}>` : celToJson(v);
+    } catch (e) {
+      out[path] = `<${(e as Error).message}>`;
+    }
+  }
+  return out;
+}
+
+/** Evaluates a compiled rule over one attestation. Never throws. */
+export function evaluateRule(rule: CompiledRule, input: RuleInput): RuleOutcome {
+  const bindings: Record<string, unknown> = {
+    subject: input.subject ?? [],
+    predicateType: input.predicateType,
+    predicate: input.predicate ?? {},
+  };
+  let result: unknown;
+  try {
+    result = rule.run(bindings);
+  } catch (e) {
+    return { verdict: 'error', error: (e as Error).message, observed: observe(rule, bindings) };
+  }
+  if (isCelError(result)) {
+    return { verdict: 'error', error: result.message, missingAttribute: MISSING.test(result.message), observed: observe(rule, bindings) };
+  }
+  if (typeof result !== 'boolean') {
+    return { verdict: 'error', error: `rule evaluated to ${JSON.stringify(celToJson(result))}, not a boolean`, observed: observe(rule, bindings) };
+  }
+  return result ? { verdict: 'pass' } : { verdict: 'fail', observed: observe(rule, bindings) };
+}
+
+const PARAM_NAME = /^[a-zA-Z0-9_-]+$/;
+
+/**
+ * Replaces `{name}` with its value, repeating until nothing changes so that parameters may refer
+ * to others (attestation-verifier's npm parameters do), with a bound against cycles.
+ * Bad parameter names and self-references are input errors.
+ */
+export function substituteParams(text: string, params: Readonly<Record<string, string>>): string {
+  const names = Object.keys(params);
+  if (names.length === 0) return text;
+  for (const n of names) {
+    if (!PARAM_NAME.test(n)) throw new CustodyError('USAGE', `invalid parameter name "${n}" (letters, digits, _ and - only)`);
+    if (typeof params[n] !== 'string') throw new CustodyError('USAGE', `parameter "${n}" must be a string`);
+    if (params[n].includes(`{${n}}`)) throw new CustodyError('USAGE', `parameter "${n}" refers to itself`);
+  }
+  const re = new RegExp(`\\{(${names.map((n) => n.replace(/[-]/g, '\\-')).join('|')})\\}`, 'g');
+  let cur = text;
+  for (let i = 0; i <= names.length; i++) {
+    const next = cur.replace(re, (_m, n: string) => params[n]);
+    if (next === cur) return cur;
+    cur = next;
+  }
+  throw new CustodyError('USAGE', `parameters refer to each other in a cycle while substituting ${JSON.stringify(text)}`);
+}

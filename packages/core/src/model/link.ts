@@ -1,0 +1,71 @@
+import { CustodyError } from '../errors.ts';
+
+/** path → { hash algorithm → hex digest } */
+export type ArtifactMap = Record<string, Record<string, string>>;
+
+export interface LinkBody {
+  _type: 'link';
+  name: string;
+  command: string[];
+  materials: ArtifactMap;
+  products: ArtifactMap;
+  byproducts: Record<string, unknown>;
+  environment: Record<string, unknown>;
+}
+
+const HEX = /^[a-fA-F0-9]+$/;
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function invalid(message: string, fileName?: string): never {
+  throw new CustodyError('SCHEMA_INVALID', `invalid link: ${message}`, { file: fileName });
+}
+
+function artifactMap(v: unknown, field: string, fileName?: string): ArtifactMap {
+  if (!isPlainObject(v)) invalid(`field \`${field}\` must be an object`, fileName);
+  const out: ArtifactMap = {};
+  for (const [path, hashes] of Object.entries(v)) {
+    if (!isPlainObject(hashes)) invalid(`${field}[${JSON.stringify(path)}] must be an object of hex digests`, fileName);
+    for (const [alg, digest] of Object.entries(hashes)) {
+      if (typeof digest !== 'string' || !HEX.test(digest)) {
+        invalid(`${field}[${JSON.stringify(path)}].${alg} must be a hex digest`, fileName);
+      }
+    }
+    out[path] = { ...(hashes as Record<string, string>) };
+  }
+  return out;
+}
+
+/**
+ * The link exactly as the reference's model (`Link(**data)`) holds it and therefore signs it:
+ * `_type` forced to "link", missing fields defaulted (`{}` / `[]`), unknown fields dropped,
+ * the same type checks. Metablock signatures cover the canonical JSON of this object.
+ */
+export function normalizeLink(obj: unknown, fileName?: string): LinkBody {
+  if (!isPlainObject(obj)) invalid('expected a JSON object', fileName);
+  if (obj._type !== undefined && obj._type !== 'link') invalid(`field \`_type\` must be "link", got ${JSON.stringify(obj._type)}`, fileName);
+  const { name } = obj;
+  if (typeof name !== 'string') invalid('field `name` must be a string', fileName);
+  const command = 'command' in obj ? obj.command : [];
+  if (!Array.isArray(command)) invalid('field `command` must be a list', fileName);
+  const byproducts = 'byproducts' in obj ? obj.byproducts : {};
+  if (!isPlainObject(byproducts)) invalid('field `byproducts` must be an object', fileName);
+  const environment = 'environment' in obj ? obj.environment : {};
+  if (!isPlainObject(environment)) invalid('field `environment` must be an object', fileName);
+  return {
+    _type: 'link',
+    name,
+    command: command as string[],
+    materials: artifactMap('materials' in obj ? obj.materials : {}, 'materials', fileName),
+    products: artifactMap('products' in obj ? obj.products : {}, 'products', fileName),
+    byproducts,
+    environment,
+  };
+}
+
+/** `<step>.<keyid[:8]>.link`, the reference's FILENAME_FORMAT. */
+export function linkFileName(step: string, keyid: string): string {
+  return `${step}.${keyid.slice(0, 8)}.link`;
+}

@@ -1,0 +1,10 @@
+export * from './safetensors.ts';
+export * from './arff.ts';
+export * from './random.ts';
+export * from './hub.ts';
+export * from './fetch-data.ts';
+export * from './train.ts';
+export * from './oci/tar.ts';
+export * from './oci/layout.ts';
+export * from './oci/image.ts';
+export { main as demoMain } from './cli.ts';

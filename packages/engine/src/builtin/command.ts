@@ -1,0 +1,47 @@
+import { constants } from 'node:os';
+import { CustodyError } from '@custody/core';
+import type { StepHooks } from '../types.ts';
+import type { StepState } from '../lifecycle.ts';
+
+/**
+ * Built-in: runs the command in `execute` (no shell), output shown live and captured.
+ * Byproducts follow the reference: stdout/stderr only with recordStreams (else ""), the
+ * return value always; no command at all (--no-command, or an observed step) → {}.
+ */
+export function commandPlugin(hooks: StepHooks, state: StepState): void {
+  hooks.execute.tapPromise({ name: 'custody:command' }, async (ctx) => {
+    if (ctx.command.length === 0) {
+      state.byproducts = {};
+      return;
+    }
+    const { execa } = await import('execa');
+    const [file, ...args] = ctx.command;
+    const startedAt = new Date();
+    const result = await execa(file, args, {
+      cwd: state.workdir,
+      reject: false,
+      stdin: 'inherit',
+      // Captured always (command-run digests them), shown live as the user expects.
+      stdout: ['pipe', 'inherit'],
+      stderr: ['pipe', 'inherit'],
+      stripFinalNewline: false,
+      cancelSignal: ctx.signal,
+      buffer: true,
+    });
+    const finishedAt = new Date();
+    if (result.exitCode === undefined && !result.signal) {
+      const code = (result as { code?: string }).code;
+      if (code === 'ENOENT' || code === 'EACCES' || code === 'ENOTDIR') {
+        throw new CustodyError('COMMAND_NOT_FOUND', code === 'EACCES' ? 'command is not executable' : 'command not found', { file });
+      }
+      throw new CustodyError('COMMAND_NOT_FOUND', `cannot run command: ${(result as { shortMessage?: string }).shortMessage ?? code}`, { file });
+    }
+    // Killed by a signal: the shell convention 128 + signal number.
+    const exitCode = result.exitCode ?? 128 + ((constants.signals as Record<string, number>)[result.signal ?? ''] ?? 0);
+    const stdout = String(result.stdout ?? '');
+    const stderr = String(result.stderr ?? '');
+    ctx.execution = { exitCode, stdout, stderr, startedAt, finishedAt };
+    const record = state.options.recordStreams === true;
+    state.byproducts = { stdout: record ? stdout : '', stderr: record ? stderr : '', 'return-value': exitCode };
+  });
+}

@@ -1,0 +1,74 @@
+import { join, resolve } from 'node:path';
+import { accessSync, constants, mkdirSync, statSync, unlinkSync } from 'node:fs';
+import { CustodyError, IN_TOTO_PAYLOAD_TYPE, isCustodyError, jcs, linkFileName } from '@custody/core';
+import { serializeDsse, serializeMetablock, signDsse, signMetablock, writeFileAtomic } from '@custody/sign';
+import type { StepHooks } from '../types.ts';
+import { buildLink, type StepState } from '../lifecycle.ts';
+import { makeStatement, productsAsSubject } from '../attestation.ts';
+
+/**
+ * Built-in, last in `sign` and `store`: signs the link (legacy metablock or DSSE) and one
+ * Statement per emitted predicate, then writes them all. Each file is written atomically;
+ * if one write fails the ones already written for this step are removed again.
+ */
+export function linkPlugin(hooks: StepHooks, state: StepState): void {
+  hooks.sign.tapPromise({ name: 'custody:sign', stage: 100 }, async (ctx) => {
+    const signer = state.options.signer;
+    if (!signer) return;
+    const outDir = resolve(state.workdir, state.options.outDir ?? '.');
+    const link = buildLink(state);
+    const linkText =
+      state.options.format === 'dsse'
+        ? serializeDsse(await signDsse(Buffer.from(jcs(link), 'utf8'), IN_TOTO_PAYLOAD_TYPE, signer))
+        : serializeMetablock(await signMetablock(link, signer));
+    state.pending.push({ path: join(outDir, linkFileName(ctx.stepName, signer.keyid)), data: linkText });
+
+    const perPlugin = new Map<string, number>();
+    const defaultSubject = productsAsSubject(ctx.products);
+    for (const { plugin, predicate } of state.predicates) {
+      const index = perPlugin.get(plugin) ?? 0;
+      perPlugin.set(plugin, index + 1);
+      const statement = makeStatement(predicate.subject ?? defaultSubject, predicate.predicateType, predicate.predicate);
+      state.pending.push({
+        path: join(outDir, state.attestationWriter.fileName(ctx.stepName, signer.keyid, plugin, index)),
+        data: await state.attestationWriter.serialize(statement, signer),
+      });
+    }
+  });
+
+  hooks.store.tapPromise({ name: 'custody:store', stage: 100 }, async () => {
+    for (const file of state.pending) {
+      try {
+        await writeFileAtomic(file.path, file.data);
+      } catch (e) {
+        for (const done of state.written) {
+          try {
+            unlinkSync(done);
+          } catch {
+            // already gone
+          }
+        }
+        state.written = [];
+        if (isCustodyError(e)) throw e;
+        const err = e as NodeJS.ErrnoException;
+        throw new CustodyError('FILE_UNWRITABLE', `cannot write: ${err.code ?? err.message}`, { file: file.path, cause: e });
+      }
+      state.written.push(file.path);
+    }
+  });
+}
+
+/** Creates the out dir if needed and checks it is a writable folder (FILE_UNWRITABLE otherwise). */
+export function checkOutDir(workdir: string, outDir: string | undefined): string {
+  const dir = resolve(workdir, outDir ?? '.');
+  try {
+    mkdirSync(dir, { recursive: true });
+    if (!statSync(dir).isDirectory()) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
+    accessSync(dir, constants.W_OK);
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    const why = err.code === 'EACCES' || err.code === 'EPERM' || err.code === 'EROFS' ? 'out dir is not writable' : err.code === 'ENOTDIR' || err.code === 'EEXIST' ? 'out dir is not a directory' : `cannot use out dir: ${err.code ?? err.message}`;
+    throw new CustodyError('FILE_UNWRITABLE', why, { file: outDir ?? dir, cause: e });
+  }
+  return dir;
+}

@@ -1,0 +1,35 @@
+/** JSON Schema of `custody.config.*` (also published as schemas/config.schema.json). */
+export const CONFIG_SCHEMA = {
+  $schema: 'http://json-schema.org/draft-07/schema#',
+  $id: 'https://custody.dev/schemas/config.schema.json',
+  title: 'custody configuration',
+  description: 'custody.config.{json,yaml,mjs} or the "custody" key of package.json. Relative paths are relative to the file that holds the configuration.',
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    $schema: { type: 'string' },
+    key: { type: 'string', minLength: 1, description: 'Default signing key (private key file) for custody run / record.' },
+    passphraseFile: { type: 'string', minLength: 1, description: 'File holding the passphrase of an encrypted key.' },
+    outDir: { type: 'string', minLength: 1, description: 'Where links and attestations are written (default: the current folder).' },
+    format: { enum: ['legacy', 'dsse'], description: 'Link format: the reference metablock (legacy) or a DSSE envelope.' },
+    exclude: { type: 'array', items: { type: 'string' }, description: 'Exclude patterns (gitwildmatch); replace the defaults like --exclude.' },
+    plugins: {
+      type: 'array',
+      description: 'Evidence plugins run for every step: a built-in name, an npm package name, or a path relative to this file.',
+      items: {
+        oneOf: [
+          { type: 'string', minLength: 1 },
+          {
+            type: 'object',
+            additionalProperties: false,
+            required: ['name'],
+            properties: {
+              name: { type: 'string', minLength: 1 },
+              options: { type: 'object' },
+            },
+          },
+        ],
+      },
+    },
+  },
+} as const;

@@ -1,0 +1,104 @@
+/**
+ * custody.config.{json,yaml,yml,mjs} or a "custody" key in package.json, found with cosmiconfig
+ * from the working folder up to the project root. Paths inside are made absolute relative to
+ * the file that holds them.
+ */
+import { dirname, resolve } from 'node:path';
+import { CustodyError } from '@custody/core';
+import { CONFIG_SCHEMA } from './config-schema.ts';
+import type { PluginSpec } from './plugins/load.ts';
+
+export interface PluginConfigEntry { name: string; options?: Record<string, unknown> }
+
+export interface CustodyConfig {
+  key?: string;
+  passphraseFile?: string;
+  outDir?: string;
+  format?: 'legacy' | 'dsse';
+  exclude?: string[];
+  plugins?: (string | PluginConfigEntry)[];
+}
+
+export interface LoadedConfig {
+  config: CustodyConfig;
+  /** The file it came from; undefined when no configuration was found. */
+  filepath?: string;
+  /** Folder relative paths in the config are resolved against. */
+  baseDir: string;
+}
+
+export const CONFIG_SEARCH_PLACES = [
+  'package.json',
+  'custody.config.json',
+  'custody.config.yaml',
+  'custody.config.yml',
+  'custody.config.mjs',
+];
+
+function validateConfig(value: unknown, file: string): CustodyConfig {
+  // A small hand check mirrors CONFIG_SCHEMA (kept in sync by a test) without loading ajv
+  // on every run.
+  const fail = (why: string): never => {
+    throw new CustodyError('CONFIG_INVALID', why, { file });
+  };
+  if (!value || typeof value !== 'object' || Array.isArray(value)) fail('configuration must be an object');
+  const v = value as Record<string, unknown>;
+  const allowed = Object.keys(CONFIG_SCHEMA.properties);
+  for (const k of Object.keys(v)) if (!allowed.includes(k)) fail(`unknown setting '${k}' (allowed: ${allowed.filter((a) => a !== '$schema').join(', ')})`);
+  for (const k of ['key', 'passphraseFile', 'outDir'] as const) {
+    if (v[k] !== undefined && (typeof v[k] !== 'string' || v[k] === '')) fail(`'${k}' must be a non-empty string`);
+  }
+  if (v.format !== undefined && v.format !== 'legacy' && v.format !== 'dsse') fail(`'format' must be 'legacy' or 'dsse'`);
+  if (v.exclude !== undefined && (!Array.isArray(v.exclude) || v.exclude.some((x) => typeof x !== 'string'))) fail(`'exclude' must be a list of patterns`);
+  if (v.plugins !== undefined) {
+    if (!Array.isArray(v.plugins)) fail(`'plugins' must be a list`);
+    (v.plugins as unknown[]).forEach((p, i) => {
+      if (typeof p === 'string' && p !== '') return;
+      const o = p as Record<string, unknown>;
+      if (!o || typeof o !== 'object' || Array.isArray(o) || typeof o.name !== 'string' || o.name === '') fail(`plugins[${i}] must be a plugin name or { name, options }`);
+      for (const k of Object.keys(o)) if (k !== 'name' && k !== 'options') fail(`plugins[${i}]: unknown field '${k}'`);
+      if (o.options !== undefined && (typeof o.options !== 'object' || o.options === null || Array.isArray(o.options))) fail(`plugins[${i}].options must be an object`);
+    });
+  }
+  return v as CustodyConfig;
+}
+
+/** Loads the configuration: `explicitFile` if given, else the nearest one from `cwd`. */
+export async function loadConfig(cwd: string, explicitFile?: string): Promise<LoadedConfig> {
+  const mod = (await import('cosmiconfig')) as typeof import('cosmiconfig') & { default?: typeof import('cosmiconfig') };
+  // CommonJS package: named export under tsx, `default` inside the esbuild bundle.
+  const cosmiconfig = mod.cosmiconfig ?? mod.default!.cosmiconfig;
+  const explorer = cosmiconfig('custody', { searchPlaces: CONFIG_SEARCH_PLACES, searchStrategy: 'project', cache: false });
+  let result: { config: unknown; filepath: string; isEmpty?: boolean } | null;
+  try {
+    result = explicitFile ? await explorer.load(resolve(cwd, explicitFile)) : await explorer.search(cwd);
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException & { filepath?: string };
+    if (err.code === 'ENOENT') throw new CustodyError('FILE_NOT_FOUND', 'configuration file not found', { file: explicitFile });
+    throw new CustodyError('CONFIG_INVALID', `cannot parse configuration: ${err.message.split('\n')[0]}`, { file: err.filepath ?? explicitFile, cause: e });
+  }
+  if (!result || result.isEmpty) return { config: {}, baseDir: cwd, filepath: result?.filepath };
+  const config = validateConfig(result.config, result.filepath);
+  return { config, filepath: result.filepath, baseDir: dirname(result.filepath) };
+}
+
+/** Normalizes the plugin list of a config or a layout step into specs. */
+export function pluginSpecs(list: readonly (string | PluginConfigEntry)[]): PluginSpec[] {
+  return list.map((p) => (typeof p === 'string' ? { use: p } : { use: p.name, options: p.options }));
+}
+
+/**
+ * Which plugins a step runs: the layout step's `plugins` if it names any (options taken from
+ * the config entry of the same name), else the config's, else `defaults`.
+ */
+export function stepPluginSpecs(config: CustodyConfig, layoutStep: unknown, defaults: readonly string[]): PluginSpec[] {
+  const fromConfig = config.plugins ? pluginSpecs(config.plugins) : undefined;
+  const stepList = (layoutStep as { plugins?: unknown } | undefined)?.plugins;
+  if (Array.isArray(stepList) && stepList.length > 0) {
+    return pluginSpecs(stepList as (string | PluginConfigEntry)[]).map((s) => ({
+      use: s.use,
+      options: s.options ?? fromConfig?.find((c) => c.use === s.use)?.options,
+    }));
+  }
+  return fromConfig ?? defaults.map((use) => ({ use }));
+}

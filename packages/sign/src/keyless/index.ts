@@ -1,0 +1,3 @@
+export * from './identity-token.ts';
+export * from './signer.ts';
+export * from './verify.ts';

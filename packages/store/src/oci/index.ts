@@ -1,0 +1,3 @@
+export * from './client.ts';
+export * from './attestations.ts';
+export * from './local-registry.ts';
