@@ -62,7 +62,10 @@ test('the npm layout verifies with its parameters file (parameters referring to 
   assert.equal(r.verdict, 'pass', JSON.stringify(r.failure));
   const rules = r.steps[0].predicates[0].claims[0].rules.map((x) => x.rule);
   assert.ok(rules.includes("predicate.invocation.environment.GITHUB_WORKFLOW_REF == 'sigstore/sigstore-js/.github/workflows/release.yml@refs/heads/main'"));
-  assert.equal(r.steps[0].predicates[0].claims[0].artifactSource, 'slsa-provenance-v0.2');
+  const build = r.steps[0].predicates[0].claims[0];
+  assert.equal(build.artifactSource, 'slsa-provenance-v0.2');
+  // matched on Go's path.Clean form, reported as written
+  assert.deepEqual(build.artifactRules[0].consumed, ['git+https://github.com/sigstore/sigstore-js@refs/heads/main']);
 });
 
 test('the npm layout without its parameters fails', () => {

@@ -30,6 +30,8 @@ export interface ExpectedVerdict {
   /** Relative to OUT/<case>/verify. */
   layoutKeys: string[];
   keyTypes: string[] | null;
+  /** Substitution parameters (`--param NAME=VALUE`), when the case uses them. */
+  params: Record<string, string> | null;
 }
 
 /** Case names, cheap (no key generation); used to declare one test per case. */

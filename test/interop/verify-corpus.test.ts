@@ -80,7 +80,8 @@ describe('custody verify agrees with in-toto-verify on the corpus', { concurrenc
       const expected = await readExpected(corpus, c.name);
       const original = join(corpus, c.name, 'verify');
       const work = await freshCopy(original, join(tmp, 'runs', c.name));
-      const args = ['verify', '--layout', expected.layout, ...layoutKeyArgs(expected, original), '--link-dir', '.', '--json'];
+      const params = Object.entries(expected.params ?? {}).flatMap(([name, value]) => ['--param', `${name}=${value}`]);
+      const args = ['verify', '--layout', expected.layout, ...layoutKeyArgs(expected, original), '--link-dir', '.', ...params, '--json'];
       const r = await limited(() => custody(args, { cwd: work }));
       const context = `${describeRun(`custody ${args.join(' ')}`, r)}\n--- reference (${expected.reference})\n` +
         `exit ${expected.exitCode} ${expected.errorClass ?? ''}: ${expected.fullMessage ?? ''}`;

@@ -7,3 +7,8 @@ export * from './statement.ts';
 export * from './cel/index.ts';
 export * from './attestations/index.ts';
 export * from './compat/index.ts';
+export * from './fnmatch.ts';
+export * from './model/layout.ts';
+export * from './rules/index.ts';
+export * from './verify/index.ts';
+export * from './layout-authoring/index.ts';

@@ -126,6 +126,12 @@ test('several claims by one functionary must all pass (deterministic, order inde
   assert.deepEqual(r1.steps[0].predicates[0].claims.map((c) => c.source), ['a.json', 'b.json']);
 });
 
+test('without functionaries an expected predicate takes the step pubkeys', () => {
+  const l: AttestationLayoutLike = { steps: [{ name: 'bias-test', pubkeys: [B], expectedPredicates: [{ predicateType: BIAS, expectedAttributes: [{ rule: 'size(subject) == 1' }] }] }] };
+  assert.equal(evaluateAttestationSteps(l, { 'bias-test': [claim('bias-test', B, bias(0))] }).verdict, 'pass');
+  assert.equal(evaluateAttestationSteps(l, { 'bias-test': [claim('bias-test', A, bias(0))] }).failure?.code, 'THRESHOLD');
+});
+
 test('a rule that does not compile is bad input (RULE_SYNTAX) naming the step', () => {
   assert.throws(() => evaluateAttestationSteps(layout({ expectedAttributes: [{ rule: 'predicate.x ==' }] }), {}),
     (e: unknown) => e instanceof CustodyError && e.code === 'RULE_SYNTAX' && /bias-test/.test(e.message) && e.exitCode === 2);

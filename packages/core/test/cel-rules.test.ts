@@ -34,6 +34,9 @@ test('JSON values read naturally', () => {
     "predicateType.startsWith('https://custody.dev/')",
     "has(predicate.license) && !has(predicate.other)",
     "predicate.license.spdxId.lowerAscii() == 'mit'",
+    "predicate.license['spdxId'] == 'MIT'",
+    // JSON numbers are CEL doubles (as in attestation-verifier's google.protobuf.Struct)
+    'type(predicate.count) == double && predicate.metrics.map(m, m.value * 2.0)[0] == 0.08',
   ]) {
     assert.deepEqual(run(rule), { verdict: 'pass' }, rule);
   }

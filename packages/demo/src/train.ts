@@ -136,7 +136,8 @@ function rocAuc(labels: number[], scores: number[]): number {
 const round = (x: number, digits = 6) => Number(x.toFixed(digits));
 
 export function trainCreditModel(data: ArffData, options: TrainOptions = {}): TrainedModel {
-  const opts = { ...DEFAULTS, ...Object.fromEntries(Object.entries(options).filter(([k, v]) => k !== 'init' && v !== undefined)) } as typeof DEFAULTS;
+  const opts = { ...DEFAULTS };
+  for (const k of Object.keys(DEFAULTS) as (keyof typeof DEFAULTS)[]) if (options[k] !== undefined) opts[k] = options[k];
   const labelCol = data.attributes.findIndex((a) => a.name === LABEL_ATTRIBUTE);
   const statusCol = data.attributes.findIndex((a) => a.name === 'personal_status');
   const ageCol = data.attributes.findIndex((a) => a.name === 'age');
@@ -348,7 +349,9 @@ export async function runTrain(o: RunTrainOptions): Promise<{ model: TrainedMode
     feature_names: enc.featureNames,
     numeric_features: enc.numericNames,
   };
-  const metricsJson = { model: MODEL_NAME, dataset: { name: 'german-credit', sha256: datasetDigest }, split: 'test', metrics: model.metrics, training: model.options };
+  // Flat {metric: value} on the test split: the shape the cyclonedx plugin's `performance` option reads.
+  const { accuracy, precision, recall, f1, roc_auc, log_loss } = model.metrics;
+  const metricsJson = { accuracy, precision, recall, f1, roc_auc, log_loss };
   const files: Record<string, string | Buffer> = {
     'model.safetensors': weights,
     'config.json': JSON.stringify(config, null, 2) + '\n',

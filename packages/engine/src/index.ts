@@ -20,3 +20,5 @@ export { validatePredicate } from './plugins/validate.ts';
 export { loadConfig, pluginSpecs, stepPluginSpecs, CONFIG_SEARCH_PLACES } from './config.ts';
 export type { CustodyConfig, LoadedConfig, PluginConfigEntry } from './config.ts';
 export { CONFIG_SCHEMA } from './config-schema.ts';
+export { directoryLinkSource, createInspectionRunner } from './verify-io/index.ts';
+export type { InspectionRunnerOptions, DisposableInspectionRunner } from './verify-io/index.ts';

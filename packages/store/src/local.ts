@@ -138,17 +138,20 @@ export class LocalStore {
     return out.sort(compareEntries);
   }
 
-  /** One entry per step, functionary and kind: the newest (ties: larger digest). */
+  /**
+   * One entry per step, functionary, kind and format (extension): the newest (ties: larger
+   * digest). A legacy `.link` and a bundle of the same step are different formats, both kept.
+   */
   async resolve(step?: string): Promise<StoreEntry[]> {
     const latest = new Map<string, StoreEntry>();
-    for (const e of await this.list(step)) latest.set(`${e.step}\0${e.keyid8}\0${e.kind}`, e); // sorted ascending: last wins
+    for (const e of await this.list(step)) latest.set(`${e.step}\0${e.keyid8}\0${e.kind}\0${e.ext}`, e); // sorted ascending: last wins
     return [...latest.values()];
   }
 
-  /** The resolved attestation of a step, functionary and kind, with its bytes; undefined if none. */
-  async get(step: string, keyid: string, kind: string): Promise<{ entry: StoreEntry; bytes: Buffer } | undefined> {
+  /** The resolved attestation of a step, functionary, kind (and format), with its bytes; undefined if none. */
+  async get(step: string, keyid: string, kind: string, ext = 'sigstore.json'): Promise<{ entry: StoreEntry; bytes: Buffer } | undefined> {
     const keyid8 = keyid8Of(keyid);
-    const entry = (await this.resolve(step)).find((e) => e.keyid8 === keyid8 && e.kind === kind);
+    const entry = (await this.resolve(step)).find((e) => e.keyid8 === keyid8 && e.kind === kind && e.ext === ext);
     return entry ? { entry, bytes: await this.read(entry) } : undefined;
   }
 

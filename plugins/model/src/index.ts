@@ -19,6 +19,7 @@ export * from './files.ts';
 export * from './scan.ts';
 export * from './fetch.ts';
 export * from './model-signing.ts';
+export * from './model-signing-keyless.ts';
 
 export interface ModelPluginOptions {
   /** Model folder, relative to the step's working directory (default "."). */

@@ -6,7 +6,10 @@ import { runCommand } from './run.ts';
 import { recordCommand } from './record.ts';
 import { evidenceCommand } from './evidence.ts';
 import { pluginsCommand } from './plugins.ts';
+import { verifyCommand } from './verify.ts';
+import { layoutCommand } from './layout.ts';
+import { verifyBundleCommand } from './verify-bundle.ts';
 
 // Each command lives in its own module; handlers import heavy packages lazily.
 // Add a command by importing its module here.
-export const commands: CommandModule<any, any>[] = [keygenCommand, keyCommand, linkCommand, runCommand, recordCommand, evidenceCommand, pluginsCommand];
+export const commands: CommandModule<any, any>[] = [keygenCommand, keyCommand, linkCommand, runCommand, recordCommand, evidenceCommand, pluginsCommand, verifyBundleCommand, verifyCommand, layoutCommand];

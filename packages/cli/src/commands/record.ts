@@ -33,7 +33,7 @@ const stopCommand: CommandModule<object, RecordArgs> = {
   command: 'stop',
   describe: 'Hash the products and write the final link (plus plugin attestations)',
   builder: (y) =>
-    outputOptions(keyOptions(y)).option('products', { alias: 'p', type: 'array', string: true, describe: 'paths hashed now' }) as unknown as Argv<RecordArgs>,
+    outputOptions(keyOptions(y)).parserConfiguration({ 'boolean-negation': false }).option('products', { alias: 'p', type: 'array', string: true, describe: 'paths hashed now' }) as unknown as Argv<RecordArgs>,
   handler: async (argv) => {
     const prepared = await prepareStep(argv, { plugins: true });
     const { recordStop } = await import('@custody/engine');

@@ -20,7 +20,7 @@ export function outputOptions(y: Argv): Argv {
     .option('out-dir', { alias: 'd', type: 'string', describe: 'where the link and attestations go (default: config outDir, else .)' })
     .option('format', { choices: ['legacy', 'dsse'] as const, describe: 'link format: reference metablock (default) or DSSE envelope' })
     .option('plugin', { type: 'array', string: true, describe: 'evidence plugins to run (replaces the configured list)' })
-    .option('attest', { type: 'boolean', default: true, describe: 'run evidence plugins; --no-attest writes the link only' })
+    .option('no-attest', { type: 'boolean', describe: 'write the link only, run no evidence plugins' })
     .option('layout-step', { type: 'string', hidden: true, describe: 'JSON of the layout step (orchestrators)' });
 }
 
@@ -36,7 +36,7 @@ export interface StepArgs {
   outDir?: string;
   format?: 'legacy' | 'dsse';
   plugin?: string[];
-  attest?: boolean;
+  noAttest?: boolean;
   layoutStep?: string;
 }
 
@@ -63,7 +63,7 @@ export async function prepareStep(argv: StepArgs, opts: { plugins: boolean }) {
     }
   }
   let plugins: Awaited<ReturnType<typeof engine.loadPlugin>>[] = [];
-  if (opts.plugins && argv.attest !== false) {
+  if (opts.plugins && argv.noAttest !== true) {
     const specs = argv.plugin?.length
       ? engine.stepPluginSpecs({ ...config, plugins: argv.plugin }, undefined, DEFAULT_STEP_PLUGINS)
       : engine.stepPluginSpecs(config, layoutStep, DEFAULT_STEP_PLUGINS);
@@ -101,7 +101,6 @@ interface RunArgs extends StepArgs {
   products?: string[];
   recordStreams?: boolean;
   noCommand?: boolean;
-  command?: boolean;
   _: (string | number)[];
   '--'?: (string | number)[];
 }
@@ -112,7 +111,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
   builder: (y) =>
     outputOptions(keyOptions(y))
       .usage('custody run --step NAME --key KEY [options] -- CMD ARGS…')
-      .parserConfiguration({ 'populate--': true })
+      .parserConfiguration({ 'populate--': true, 'boolean-negation': false })
       .option('materials', { alias: 'm', type: 'array', string: true, describe: 'paths hashed before the command' })
       .option('products', { alias: 'p', type: 'array', string: true, describe: 'paths hashed after the command' })
       .option('record-streams', { alias: 's', type: 'boolean', describe: 'record stdout/stderr in the link byproducts' })
@@ -123,8 +122,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
     const { existsSync } = await import('node:fs');
     const { resolve } = await import('node:path');
     const command = (argv['--'] ?? []).map(String);
-    // yargs turns --no-command into command=false.
-    const noCommand = argv.noCommand === true || argv.command === false;
+    const noCommand = argv.noCommand === true;
     if (noCommand && command.length > 0) throw new CustodyError('USAGE', 'give either a command after -- or --no-command, not both');
     if (!noCommand && command.length === 0) throw new CustodyError('USAGE', 'no command: put it after -- (or pass --no-command)');
     const base = resolve(process.cwd(), argv.basePath ?? '.');

@@ -97,11 +97,14 @@ export function parseArtifactRule(rule: string): ParsedRule | string {
   return out;
 }
 
-function byPath(list: readonly ResourceDescriptor[]): Map<string, Record<string, string>> {
+function byPath(list: readonly ResourceDescriptor[], originals?: Map<string, string>): Map<string, Record<string, string>> {
   const m = new Map<string, Record<string, string>>();
   for (const d of list) {
     const name = d.name ?? d.uri;
-    if (name !== undefined) m.set(cleanPath(name), d.digest ?? {});
+    if (name === undefined) continue;
+    const clean = cleanPath(name);
+    m.set(clean, d.digest ?? {});
+    originals?.set(clean, name);
   }
   return m;
 }
@@ -143,8 +146,11 @@ export function applyClaimArtifactRules(
   claimsByStep: ClaimsByStep,
 ): { ok: boolean; entries: ArtifactRuleEntry[] } {
   const arts = statementArtifacts(statement);
-  const materials = byPath(arts.materials);
-  const products = byPath(arts.products);
+  // report paths as the attestation wrote them, match on the cleaned form
+  const originals = new Map<string, string>();
+  const materials = byPath(arts.materials, originals);
+  const products = byPath(arts.products, originals);
+  const shown = (ps: string[]): string[] => ps.map((p) => originals.get(p) ?? p);
   const created = new Set([...products.keys()].filter((p) => !materials.has(p)));
   const deleted = new Set([...materials.keys()].filter((p) => !products.has(p)));
   const modified = new Set([...products.keys()].filter((p) => materials.has(p) && !sameDigest(materials.get(p), products.get(p))));
@@ -172,7 +178,7 @@ export function applyClaimArtifactRules(
         case 'delete': consumed = filtered.filter((p) => deleted.has(p)); break;
         case 'modify': consumed = filtered.filter((p) => modified.has(p)); break;
         case 'disallow':
-          if (filtered.length > 0) return fail(`${text} matched ${filtered.join(', ')} in ${side}`);
+          if (filtered.length > 0) return fail(`${text} matched ${shown(filtered).join(', ')} in ${side}`);
           break;
         case 'require':
           if (!queue.has(rule.pattern)) return fail(`${text}: ${rule.pattern} not found in ${side}`);
@@ -193,7 +199,7 @@ export function applyClaimArtifactRules(
         }
       }
       for (const p of consumed) queue.delete(p);
-      entries.push({ rule: text, side, verdict: 'pass', consumed });
+      entries.push({ rule: text, side, verdict: 'pass', consumed: shown(consumed) });
     }
     return true;
   };

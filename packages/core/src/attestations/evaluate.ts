@@ -33,13 +33,15 @@ export interface ExpectedAttribute {
 export interface ExpectedPredicate {
   predicateType: string;
   expectedAttributes?: ExpectedAttribute[];
-  /** keyids allowed to make this claim. */
-  functionaries: string[];
+  /** keyids allowed to make this claim; absent = the step's `pubkeys` (custody layouts). */
+  functionaries?: string[];
   threshold?: number;
 }
 
 export interface AttestationStepPolicy {
   name: string;
+  /** The step's functionaries in an in-toto layout; the default for expectedPredicates. */
+  pubkeys?: string[];
   expectedMaterials?: string[];
   expectedProducts?: string[];
   expectedPredicates?: ExpectedPredicate[];
@@ -218,7 +220,7 @@ export function evaluateAttestationSteps(
     }
     for (const ep of step.expectedPredicates ?? []) {
       const threshold = ep.threshold && ep.threshold > 0 ? ep.threshold : 1;
-      const functionaries = [...ep.functionaries];
+      const functionaries = [...(ep.functionaries ?? step.pubkeys ?? [])];
       const entry: ExpectedPredicateEntry = { predicateType: ep.predicateType, functionaries, threshold, verdict: 'pass', accepted: [], claims: [] };
       stepEntry.predicates.push(entry);
       const ofType = claims.filter((c) => c.statement.predicateType === ep.predicateType);

@@ -44,8 +44,9 @@ export function lintExpectedPredicates(
       if (typeof ep.predicateType !== 'string' || ep.predicateType === '') problems.push({ path: `${p}.predicateType`, message: 'is required (a predicate type URI)' });
       else if (seen.has(ep.predicateType)) problems.push({ path: `${p}.predicateType`, message: `${ep.predicateType} is listed twice for this step` });
       else seen.add(ep.predicateType);
-      const fs = ep.functionaries;
-      if (!Array.isArray(fs) || fs.length === 0) problems.push({ path: `${p}.functionaries`, message: 'must list at least one functionary' });
+      // absent functionaries default to the step's pubkeys
+      const fs = ep.functionaries ?? step.pubkeys;
+      if (!Array.isArray(fs) || fs.length === 0) problems.push({ path: `${p}.functionaries`, message: 'must list at least one functionary (or the step needs pubkeys)' });
       else if (opts.knownFunctionaries) {
         fs.forEach((f, k) => {
           if (typeof f === 'string' && !opts.knownFunctionaries!.has(f)) problems.push({ path: `${p}.functionaries[${k}]`, message: `unknown functionary ${f}` });

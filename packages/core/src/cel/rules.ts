@@ -127,6 +127,9 @@ function pathRoot(e: CelExpr): string | undefined {
   }
 }
 
+/** CEL's built-in type identifiers (`type(x) == double`). */
+const TYPE_NAMES = new Set(['int', 'uint', 'double', 'bool', 'string', 'bytes', 'list', 'map', 'null_type', 'type', 'dyn']);
+
 /**
  * Compile-time problems of a rule: syntax errors (with line/column), unknown variables,
  * unknown functions. Empty list = the rule compiles. Used by `layout lint`.
@@ -141,7 +144,7 @@ export function lintRule(source: string): RuleProblem[] {
   const problems: RuleProblem[] = [];
   const { idents, functions } = inspect(parsed.expr);
   for (const id of idents) {
-    if (!(RULE_VARIABLES as readonly string[]).includes(id)) {
+    if (!(RULE_VARIABLES as readonly string[]).includes(id) && !TYPE_NAMES.has(id)) {
       problems.push({ message: `unknown variable "${id}" (rules can read ${RULE_VARIABLES.join(', ')})` });
     }
   }

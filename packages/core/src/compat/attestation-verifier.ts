@@ -139,7 +139,7 @@ export function compatLayoutFromDocument(doc: unknown, file?: string): CompatLay
     if (names.has(name)) r.fail(`${p}.name`, `duplicate step name ${name}`);
     names.add(name);
     const expectedPredicates = readExpectedPredicates(r, so.expectedPredicates, `${p}.expectedPredicates`);
-    expectedPredicates.forEach((ep, j) => ep.functionaries.forEach((k) => {
+    expectedPredicates.forEach((ep, j) => (ep.functionaries ?? []).forEach((k) => {
       if (!keys[k]) r.fail(`${p}.expectedPredicates[${j}].functionaries`, `key ${k} is not in functionaries`);
     }));
     return {

@@ -330,3 +330,14 @@ export async function extractImageFiles(layoutDir: string, outDir: string, opts:
   }
   return written;
 }
+
+/**
+ * The image's regular files as an in-toto artifact map ({path: {sha256}}), paths optionally
+ * under a prefix — what an inspection or plugin records so `MATCH * IN <prefix>/app/model WITH
+ * PRODUCTS IN model FROM train` can tie the weights inside the image to train's products.
+ */
+export async function imageArtifactMap(layoutDir: string, opts: { ref?: string; prefix?: string } = {}): Promise<Record<string, { sha256: string }>> {
+  const { files } = await listImageFiles(layoutDir, opts);
+  const prefix = opts.prefix ? opts.prefix.replace(/\/+$/, '') + '/' : '';
+  return Object.fromEntries(files.filter((f) => f.type === 'file' && f.sha256).map((f) => [prefix + f.path, { sha256: f.sha256! }]));
+}

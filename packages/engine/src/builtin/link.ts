@@ -1,4 +1,4 @@
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { accessSync, constants, mkdirSync, statSync, unlinkSync } from 'node:fs';
 import { CustodyError, IN_TOTO_PAYLOAD_TYPE, isCustodyError, jcs, linkFileName } from '@custody/core';
 import { serializeDsse, serializeMetablock, signDsse, signMetablock, writeFileAtomic } from '@custody/sign';
@@ -58,11 +58,24 @@ export function linkPlugin(hooks: StepHooks, state: StepState): void {
   });
 }
 
+/** mkdir -p one level at a time (Node's recursive mkdir can spin forever under /proc). */
+function makeDirs(dir: string): void {
+  try {
+    statSync(dir);
+    return;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
+  const parent = dirname(dir);
+  if (parent !== dir) makeDirs(parent);
+  mkdirSync(dir);
+}
+
 /** Creates the out dir if needed and checks it is a writable folder (FILE_UNWRITABLE otherwise). */
 export function checkOutDir(workdir: string, outDir: string | undefined): string {
   const dir = resolve(workdir, outDir ?? '.');
   try {
-    mkdirSync(dir, { recursive: true });
+    makeDirs(dir);
     if (!statSync(dir).isDirectory()) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
     accessSync(dir, constants.W_OK);
   } catch (e) {

@@ -126,54 +126,71 @@ export async function hashFiles(files: readonly FileToHash[], opts: HashOptions 
   if (batch.length) jobs.push(batch);
 
   const digests = new Array<string>(files.length);
-  const workerCount = Math.min(maxWorkers, jobs.length);
+  // The calling thread hashes too (it would only wait otherwise): cores - 1 workers.
+  const workerCount = Math.min(maxWorkers - 1, jobs.length - 1);
   const workerUrl = new URL(`data:text/javascript,${encodeURIComponent(WORKER_SOURCE)}`);
   const workers: Worker[] = [];
+  const mainBuf = Buffer.allocUnsafe(CHUNK);
   let hashed = 0;
   let next = 0;
+  let finishedJobs = 0;
+  const report = (bytes: number): void => {
+    hashed += bytes;
+    opts.onProgress?.(hashed);
+  };
   try {
     await new Promise<void>((resolve, reject) => {
-      let running = 0;
       let failed = false;
-      const dispatch = (w: Worker): void => {
-        if (failed) return;
-        if (next >= jobs.length) {
-          if (running === 0) resolve();
-          return;
+      const fail = (err: unknown): void => {
+        if (!failed) {
+          failed = true;
+          reject(err);
         }
+      };
+      const jobDone = (): void => {
+        finishedJobs++;
+        if (finishedJobs === jobs.length && !failed) resolve();
+      };
+      const dispatch = (w: Worker): void => {
+        if (failed || next >= jobs.length) return;
         const id = next++;
-        running++;
         w.postMessage({ id, paths: jobs[id].map((i) => files[i].path) });
       };
       for (let k = 0; k < workerCount; k++) {
         // execArgv [] keeps loaders such as tsx out of the worker: it only needs node built-ins.
         const w = new Worker(workerUrl, { execArgv: [] });
         workers.push(w);
-        w.on('error', (err) => {
-          failed = true;
-          reject(err);
-        });
+        w.on('error', fail);
         w.on('message', (msg: { id?: number; results?: { hex?: string; error?: { code?: string; message?: string } }[]; progress?: number }) => {
-          if (msg.progress) {
-            hashed += msg.progress;
-            opts.onProgress?.(hashed);
-          }
+          if (msg.progress) report(msg.progress);
           if (msg.id === undefined || !msg.results) return;
-          running--;
           const job = jobs[msg.id];
           for (let r = 0; r < job.length; r++) {
             const result = msg.results[r];
-            if (result.error) {
-              failed = true;
-              reject(unreadable(files[job[r]].path, result.error));
-              return;
-            }
+            if (result.error) return fail(unreadable(files[job[r]].path, result.error));
             digests[job[r]] = result.hex!;
           }
           dispatch(w);
+          jobDone();
         });
-        dispatch(w);
+        dispatch(w); // workers take the biggest jobs first
       }
+      // One job at a time on this thread, yielding in between so worker messages are handled.
+      const mainLoop = (): void => {
+        if (failed || next >= jobs.length) return;
+        const job = jobs[next++];
+        for (const i of job) {
+          try {
+            digests[i] = hashFileSync(files[i].path, mainBuf);
+          } catch (e) {
+            return fail(unreadable(files[i].path, e as NodeJS.ErrnoException));
+          }
+          report(files[i].size);
+        }
+        jobDone();
+        setImmediate(mainLoop);
+      };
+      setImmediate(mainLoop);
     });
   } finally {
     await Promise.all(workers.map((w) => w.terminate()));

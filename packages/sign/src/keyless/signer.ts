@@ -53,6 +53,11 @@ export interface KeylessSignerOptions extends IdentityTokenOptions {
   tlog?: boolean;
   /** Per-request timeout in ms (default 30 s): every service call fails with NETWORK after it. */
   timeoutMs?: number;
+  /**
+   * Rekor entry kind for DSSE bundles: 'dsse' (default, what public Rekor stores) or 'intoto'
+   * (needed with @sigstore/mock, whose log keeps the proposed entry as sent).
+   */
+  rekorEntryType?: 'dsse' | 'intoto';
   /** Retries of a failed request (5xx, 408, 429, connection errors); default 0. */
   retries?: number;
 }
@@ -70,7 +75,10 @@ type Service = 'Fulcio' | 'Rekor' | 'TSA';
 
 function describeCause(cause: unknown, timeoutMs: number): { status?: number; text: string } {
   const c = cause as { statusCode?: number; message?: string; code?: string; type?: string; errno?: string } | undefined;
-  if (c && typeof c.statusCode === 'number') return { status: c.statusCode, text: `answered HTTP ${c.statusCode}${c.message ? `: ${c.message}` : ''}` };
+  if (c && typeof c.statusCode === 'number') {
+    const detail = (c.message ?? '').replace(/^\(\d+\)\s*/, '').split('\n')[0];
+    return { status: c.statusCode, text: `answered HTTP ${c.statusCode}${detail ? ` (${detail})` : ''}` };
+  }
   if (c?.type === 'request-timeout' || /timeout/i.test(c?.message ?? '') || c?.code === 'ETIMEDOUT') return { text: `no answer within ${timeoutMs} ms` };
   const code = c?.code && c.code !== 'FETCH_ERROR' ? c.code : c?.errno;
   return { text: code ? `unreachable (${code})` : `request failed (${c?.message ?? String(cause)})` };
@@ -199,7 +207,7 @@ export function createKeylessSigner(opts: KeylessSignerOptions = {}): KeylessSig
 
   function witnesses(): Witness[] {
     const list: Witness[] = [];
-    if (rekorURL) list.push(new RekorWitness({ rekorBaseURL: rekorURL, entryType: 'dsse', timeout: timeoutMs, retry, fetchOnConflict: true }));
+    if (rekorURL) list.push(new RekorWitness({ rekorBaseURL: rekorURL, entryType: opts.rekorEntryType ?? 'dsse', timeout: timeoutMs, retry, fetchOnConflict: true }));
     if (tsaURL) list.push(new TSAWitness({ tsaBaseURL: tsaURL, timeout: timeoutMs, retry }));
     return list;
   }

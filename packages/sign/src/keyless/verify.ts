@@ -189,6 +189,22 @@ export function bundleSigningTimes(bundle: Bundle): Date[] {
   return times;
 }
 
+/**
+ * sigstore-js proves inclusion against the checkpoint's root hash and ignores the proof's own
+ * rootHash field; a bundle whose two root hashes differ has been edited, so refuse it.
+ */
+function checkProofRootHashes(bundle: Bundle, file?: string): void {
+  for (const e of bundle.verificationMaterial.tlogEntries) {
+    const proof = e.inclusionProof;
+    if (!proof?.checkpoint?.envelope) continue;
+    const line = proof.checkpoint.envelope.split('\n')[2] ?? '';
+    const checkpointRoot = Buffer.from(line, 'base64');
+    if (!equalBytes(checkpointRoot, Buffer.from(proof.rootHash))) {
+      fail('TLOG_INVALID', `tlog entry ${e.logIndex}: the inclusion proof's root hash differs from its checkpoint's`, file);
+    }
+  }
+}
+
 function checkNotInFuture(times: readonly Date[], now: Date, file?: string): void {
   for (const t of times) {
     if (t.getTime() > now.getTime() + FUTURE_SKEW_MS) fail('TLOG_INVALID', `signing time ${t.toISOString()} lies in the future (now ${now.toISOString()})`, file);
@@ -258,13 +274,25 @@ export function verifyKeylessBundle(bundleJson: unknown, opts: VerifyKeylessOpti
   const trust = isTrustMaterial(opts.trustedRoot) ? opts.trustedRoot : trustMaterialFromJSON(opts.trustedRoot, file);
   const policies = Array.isArray(opts.identity) ? opts.identity as IdentityPolicy[] : [opts.identity as IdentityPolicy];
   if (policies.length === 0) fail('USAGE', 'no functionary identity to verify against', file);
-  const verified = verifyAttestationBundle(bundleJson, trust, {
-    file,
-    anyPayload: opts.anyPayload,
-    tlogThreshold: opts.tlogThreshold ?? 1,
-    ctlogThreshold: opts.ctlogThreshold ?? 1,
-    timestampThreshold: opts.timestampThreshold ?? 1,
-  });
+  let verified: VerifiedBundle;
+  try {
+    verified = verifyAttestationBundle(bundleJson, trust, {
+      file,
+      anyPayload: opts.anyPayload,
+      tlogThreshold: opts.tlogThreshold ?? 1,
+      ctlogThreshold: opts.ctlogThreshold ?? 1,
+      timestampThreshold: opts.timestampThreshold ?? 1,
+    });
+  } catch (e) {
+    // sigstore-js puts the specific reason ("certificate is not valid or expired at the
+    // specified date") in the cause; the one-line message should carry it.
+    const inner = (e as { cause?: { cause?: { message?: string } } }).cause?.cause?.message;
+    if (e instanceof CustodyError && inner && !e.message.includes(inner)) {
+      throw new CustodyError(e.code, `${e.message} (${inner})`, { file: e.file, cause: e });
+    }
+    throw e;
+  }
+  checkProofRootHashes(bundle, file);
   const signingTimes = bundleSigningTimes(bundle);
   checkNotInFuture(signingTimes, opts.now ?? new Date(), file);
   const identity = identityFromSigner(verified.signer.identity);
@@ -397,6 +425,11 @@ export function verifySigstoreBundle(bundleJson: unknown, opts: VerifySigstoreBu
     const entity = toSignedEntity(bundle, artifactBytes);
     if (content === 'dsseEnvelope') {
       entity.signature.verifySignature = (key: KeyObject) => verifySignatureWithKey(key, signedData.data, signedData.sig);
+      // Rekor v2 logs DSSE as hashedrekord over SHA-256(PAE); sigstore-js 3.1 compares only the
+      // payload hash. The PAE hash commits to payloadType and payload, so either may match.
+      const payloadDigest = entity.signature.compareDigest.bind(entity.signature);
+      const paeDigest = createHash('sha256').update(signedData.data).digest();
+      entity.signature.compareDigest = (digest: Buffer) => payloadDigest(digest) || equalBytes(digest, paeDigest);
     } else if (artifactBytes) {
       const sigstoreCheck = entity.signature.verifySignature.bind(entity.signature);
       // sigstore-js hashes with the digest algorithm; P-384/P-521 keys sign with their own hash.
@@ -413,6 +446,7 @@ export function verifySigstoreBundle(bundleJson: unknown, opts: VerifySigstoreBu
     if (e instanceof CustodyError) throw e;
     fail('BUNDLE_MALFORMED', `bundle cannot be verified: ${(e as Error).message}`, file, e);
   }
+  checkProofRootHashes(bundle, file);
   const signingTimes = bundleSigningTimes(bundle);
   checkNotInFuture(signingTimes, opts.now ?? new Date(), file);
 
@@ -562,3 +596,50 @@ export function verifyPrehashed(key: KeyObject, digest: Uint8Array, sig: Uint8Ar
   }
 }
 
+
+// ---------------------------------------------------------------------------------------------
+// functionaries: keys or identities
+
+/**
+ * The functionary id of a keyless signer, for thresholds and reports: distinct (issuer, subject)
+ * pairs are distinct functionaries. OIDC issuers are URLs without a fragment, so "#" separates.
+ */
+export function keylessFunctionaryId(identity: KeylessIdentity): string {
+  return `oidc:${identity.issuer}#${identity.subject}`;
+}
+
+export interface FunctionaryTrust {
+  /** Key functionaries (the bundle's key hint must be one's keyid). */
+  keys?: readonly PublicKey[];
+  /** Keyless functionaries, checked against `trustedRoot`. */
+  identities?: readonly IdentityPolicy[];
+  trustedRoot?: TrustMaterial;
+  now?: Date;
+  file?: string;
+}
+
+export interface VerifiedFunctionaryBundle {
+  /** keyid for key-signed bundles, keylessFunctionaryId(identity) for certificates. */
+  functionary: string;
+  keyid?: string;
+  identity?: KeylessIdentity;
+  statement: Statement;
+}
+
+/**
+ * Verifies an attestation bundle from either kind of functionary: key-signed bundles against
+ * `keys` (offline, no tlog), certificate-signed ones against `trustedRoot` and `identities`.
+ * What `custody verify` calls per stored bundle before handing claims to the pure evaluator.
+ */
+export function verifyFunctionaryBundle(bundleJson: unknown, trust: FunctionaryTrust): VerifiedFunctionaryBundle {
+  const file = trust.file;
+  const bundle = parseBundle(bundleJson, file);
+  if (hasCertificate(bundle)) {
+    if (!trust.trustedRoot) fail('CERTIFICATE_INVALID', 'bundle is signed with a certificate, but no trusted root was given for keyless functionaries', file);
+    if (!trust.identities?.length) fail('IDENTITY_MISMATCH', 'bundle is signed with a certificate, but the step names no keyless functionaries', file);
+    const v = verifyKeylessBundle(bundleJson, { trustedRoot: trust.trustedRoot, identity: trust.identities, now: trust.now, file });
+    return { functionary: keylessFunctionaryId(v.identity), identity: v.identity, statement: v.statement! };
+  }
+  const v = verifyAttestationBundle(bundleJson, trust.keys ?? [], { file });
+  return { functionary: v.keyid, keyid: v.keyid, statement: v.statement! };
+}

@@ -5,7 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CustodyError } from '@custody/core';
-import { EMPTY_CONFIG, OCI_MEDIA_TYPES, RegistryClient, sha256Digest, type OciDescriptor, type OciIndex, type OciManifest, type RegistryClientOptions } from './client.ts';
+import { checkRepository, EMPTY_CONFIG, OCI_MEDIA_TYPES, RegistryClient, sha256Digest, type OciDescriptor, type OciIndex, type OciManifest, type RegistryClientOptions } from './client.ts';
 
 /** Media/artifact types custody uses for attestation layers. */
 export const ATTESTATION_MEDIA_TYPES = {
@@ -61,6 +61,7 @@ export class OciRegistryStore {
   readonly repository: string;
 
   constructor(o: OciStoreOptions) {
+    checkRepository(o.repository);
     this.client = new RegistryClient(o);
     this.repository = o.repository;
   }

@@ -65,7 +65,7 @@ export function registryBaseUrl(registry: string, plainHttp = false): string {
   return `${plainHttp || loopback ? 'http' : 'https'}://${host}`;
 }
 
-function checkRepository(repository: string): void {
+export function checkRepository(repository: string): void {
   if (!/^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/.test(repository)) {
     throw new CustodyError('USAGE', `'${repository}' is not a valid OCI repository name`);
   }
@@ -89,7 +89,7 @@ export class RegistryClient {
   private async request(method: string, url: string, init: { headers?: Record<string, string>; body?: Uint8Array } = {}): Promise<Response> {
     const full = url.startsWith('http') ? url : `${this.baseUrl}${url}`;
     try {
-      return await this.fetchImpl(full, { method, headers: { ...this.headers, ...init.headers }, body: init.body, redirect: 'follow' });
+      return await this.fetchImpl(full, { method, headers: { ...this.headers, ...init.headers }, body: init.body as BodyInit | undefined, redirect: 'follow' });
     } catch (e) {
       throw new CustodyError('NETWORK', `${method} ${full}: ${(e as Error).cause ? String((e as { cause: Error }).cause.message ?? (e as Error).cause) : (e as Error).message}`, { cause: e });
     }

@@ -1,0 +1,134 @@
+import type { CommandModule } from 'yargs';
+import { setExitCode } from '../output.ts';
+
+interface SignArgs { file: string; key: string[]; 'passphrase-file'?: string; output: string; format?: 'legacy' | 'dsse'; 'drop-extensions': boolean }
+interface LintArgs { file: string; json: boolean }
+interface GraphArgs { file: string; format: 'mermaid' | 'dot' }
+
+/** The document in FILE, and — when it is a signed layout — the signed file. */
+async function readLayoutDocument(file: string) {
+  const core = await import('@custody/core');
+  const { readTextFile } = await import('@custody/sign');
+  const text = await readTextFile(file);
+  const doc = core.parseLayoutDocument(text, file);
+  if (!core.isSignedDocument(doc)) return { doc, signed: undefined };
+  const signed = core.parseSignedFile(text, file);
+  return { doc: signed.body, signed };
+}
+
+/** Loads every key file the document names (paths relative to the layout file). */
+async function loadDocumentKeys(doc: unknown, file: string, keepErrors: boolean) {
+  const core = await import('@custody/core');
+  const { loadPublicKey } = await import('@custody/sign');
+  const { dirname, resolve } = await import('node:path');
+  const out = new Map<string, import('@custody/core').PublicKey | import('@custody/core').CustodyError>();
+  for (const ref of core.layoutKeyRefs(doc)) {
+    try {
+      out.set(ref, await loadPublicKey(resolve(dirname(file), ref)));
+    } catch (e) {
+      if (!keepErrors || !core.isCustodyError(e)) throw e;
+      out.set(ref, e);
+    }
+  }
+  return out;
+}
+
+const signCommand: CommandModule<object, SignArgs> = {
+  command: 'sign <file>',
+  describe: 'sign a layout (YAML/JSON authoring format, or an already signed layout to add a signature)',
+  builder: (y) => y
+    .positional('file', { type: 'string', demandOption: true, describe: 'layout.yaml / layout.json, or a signed layout' })
+    .option('key', { type: 'array', string: true, demandOption: true, describe: 'private key of a layout owner (repeat for several)' })
+    .option('passphrase-file', { type: 'string', describe: 'passphrase for encrypted private keys' })
+    .option('output', { alias: 'o', type: 'string', demandOption: true, describe: 'signed layout to write (e.g. root.layout)' })
+    .option('format', { choices: ['legacy', 'dsse'] as const, describe: 'legacy in-toto metablock (default) or DSSE envelope; a signed input keeps its format' })
+    .option('drop-extensions', { type: 'boolean', default: false, describe: 'legacy format: drop custody step extensions (plugins, run, expectedPredicates) instead of refusing' }) as any,
+  handler: async (argv) => {
+    const core = await import('@custody/core');
+    const sign = await import('@custody/sign');
+    const passphrase = argv['passphrase-file'] ? await sign.readPassphraseFile(argv['passphrase-file']) : undefined;
+    const signers = [];
+    for (const k of argv.key) signers.push(await sign.loadSigner(String(k), { passphrase }));
+    const { doc, signed } = await readLayoutDocument(argv.file);
+    let output: string;
+    let format: 'legacy' | 'dsse';
+    if (signed) {
+      format = signed.format === 'metablock' ? 'legacy' : 'dsse';
+      if (argv.format && argv.format !== format) {
+        throw new core.CustodyError('USAGE', `already signed as ${format}; cannot add a ${argv.format} signature (sign the authoring file instead)`, { file: argv.file });
+      }
+      if (signed.format === 'metablock') {
+        const body = core.normalizeLayout(signed.body, argv.file);
+        let mb: import('@custody/core').Metablock<unknown> = { signatures: signed.metablock.signatures, signed: body };
+        for (const s of signers) mb = await sign.signMetablock<unknown>(body, s, mb);
+        output = sign.serializeMetablock(mb);
+      } else {
+        core.normalizeLayout(signed.body, argv.file);
+        let env = signed.envelope;
+        for (const s of signers) env = await sign.signDsse(signed.payloadBytes, env.payloadType, s, env);
+        output = sign.serializeDsse(env);
+      }
+    } else {
+      format = argv.format ?? 'legacy';
+      const keys = await loadDocumentKeys(doc, argv.file, false) as Map<string, import('@custody/core').PublicKey>;
+      const compiled = core.compileLayout(doc, keys, { now: new Date(), fileName: argv.file });
+      if (format === 'legacy') {
+        if (compiled.extensions.length && !argv['drop-extensions']) {
+          throw new core.CustodyError('USAGE', `custody extensions (${compiled.extensions.join(', ')}) would not be covered by a legacy signature: in-toto drops unknown step fields; sign with --format dsse, or pass --drop-extensions`, { file: argv.file });
+        }
+        const body = core.normalizeLayout(compiled.body, argv.file);
+        let mb: import('@custody/core').Metablock<unknown> | undefined;
+        for (const s of signers) mb = await sign.signMetablock<unknown>(body, s, mb);
+        output = sign.serializeMetablock(mb!);
+      } else {
+        const payload = sign.inTotoDssePayload(compiled.body);
+        let env: import('@custody/core').DsseEnvelope | undefined;
+        for (const s of signers) env = await sign.signDsse(payload, core.IN_TOTO_PAYLOAD_TYPE, s, env);
+        output = sign.serializeDsse(env!);
+      }
+    }
+    await sign.writeFileAtomic(argv.output, output);
+    process.stdout.write(`${argv.output}: ${format === 'legacy' ? 'in-toto metablock' : 'DSSE envelope'} signed by ${signers.map((s) => s.keyid.slice(0, 8)).join(', ')}\n`);
+  },
+};
+
+const lintCommand: CommandModule<object, LintArgs> = {
+  command: 'lint <file>',
+  describe: 'check a layout: JSON Schema plus rule syntax, MATCH targets, names, keys, expiry, thresholds (exit 1 on errors)',
+  builder: (y) => y
+    .positional('file', { type: 'string', demandOption: true })
+    .option('json', { type: 'boolean', default: false, describe: 'print the messages as JSON' }) as any,
+  handler: async (argv) => {
+    const core = await import('@custody/core');
+    const { doc, signed } = await readLayoutDocument(argv.file);
+    const keys = signed ? undefined : await loadDocumentKeys(doc, argv.file, true);
+    const messages = core.lintLayout(doc, { now: new Date(), keys, signedFormat: signed?.format });
+    const errors = messages.filter((m) => m.severity === 'error').length;
+    if (argv.json) process.stdout.write(`${JSON.stringify({ file: argv.file, errors, messages }, null, 2)}\n`);
+    else {
+      for (const m of messages) process.stdout.write(`${argv.file}: ${m.severity} ${m.path || '(document)'}: ${m.message}\n`);
+      process.stdout.write(errors ? `${errors} error(s)\n` : `${argv.file}: ok${messages.length ? ` (${messages.length} warning(s))` : ''}\n`);
+    }
+    if (errors) setExitCode(1);
+  },
+};
+
+const graphCommand: CommandModule<object, GraphArgs> = {
+  command: 'graph <file>',
+  describe: 'draw the supply chain (steps, MATCH edges, inspections) as Mermaid or Graphviz dot',
+  builder: (y) => y
+    .positional('file', { type: 'string', demandOption: true })
+    .option('format', { choices: ['mermaid', 'dot'] as const, default: 'mermaid' as const }) as any,
+  handler: async (argv) => {
+    const core = await import('@custody/core');
+    const { doc } = await readLayoutDocument(argv.file);
+    process.stdout.write(core.renderLayoutGraph(doc, argv.format));
+  },
+};
+
+export const layoutCommand: CommandModule<object, object> = {
+  command: 'layout <command>',
+  describe: 'author layouts: sign, lint, graph',
+  builder: (y) => y.command(signCommand).command(lintCommand).command(graphCommand).demandCommand(1, 'name a layout command: sign, lint or graph') as any,
+  handler: () => undefined,
+};

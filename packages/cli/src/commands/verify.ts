@@ -1,0 +1,57 @@
+import type { CommandModule } from 'yargs';
+import { setExitCode } from '../output.ts';
+
+interface VerifyArgs {
+  layout: string;
+  'layout-key': string[];
+  'link-dir': string;
+  param?: string[];
+  json: boolean;
+  'inspection-timeout': number;
+}
+
+/** `k=v` pairs → params; a pair without `=` is bad input. */
+async function parseParams(pairs: string[] | undefined): Promise<Record<string, string> | undefined> {
+  if (!pairs || pairs.length === 0) return undefined;
+  const { CustodyError } = await import('@custody/core');
+  const out: Record<string, string> = {};
+  for (const p of pairs) {
+    const eq = p.indexOf('=');
+    if (eq <= 0) throw new CustodyError('USAGE', `--param ${JSON.stringify(p)}: expected NAME=VALUE`);
+    out[p.slice(0, eq)] = p.slice(eq + 1);
+  }
+  return out;
+}
+
+export const verifyCommand: CommandModule<object, VerifyArgs> = {
+  command: 'verify',
+  describe: 'verify a supply chain against a signed in-toto layout (exit 0 pass, 1 fail, 2 bad input)',
+  builder: (y) => y
+    .option('layout', { type: 'string', demandOption: true, describe: 'signed root layout (metablock or DSSE)' })
+    .option('layout-key', { type: 'array', string: true, demandOption: true, describe: 'public key of the layout owner; every key given must have signed the layout' })
+    .option('link-dir', { type: 'string', default: '.', describe: 'folder with <step>.<keyid8>.link files (sublayout links in <step>.<keyid8>/)' })
+    .option('param', { type: 'array', string: true, describe: 'NAME=VALUE substituted for {NAME} in rules, expected commands and inspection runs' })
+    .option('json', { type: 'boolean', default: false, describe: 'print the report as JSON (schemas/verify-report.schema.json)' })
+    .option('inspection-timeout', { type: 'number', default: 300, describe: 'seconds an inspection may run' }) as any,
+  handler: async (argv) => {
+    const core = await import('@custody/core');
+    const { readTextFile, loadPublicKey } = await import('@custody/sign');
+    const { directoryLinkSource, createInspectionRunner } = await import('@custody/engine');
+    const params = await parseParams(argv.param);
+    if (!(argv['inspection-timeout'] > 0)) throw new core.CustodyError('USAGE', '--inspection-timeout must be a positive number of seconds');
+    const layout = core.parseSignedFile(await readTextFile(argv.layout), argv.layout);
+    const layoutKeys = [];
+    for (const k of argv['layout-key']) layoutKeys.push(await loadPublicKey(String(k)));
+    const links = await directoryLinkSource(argv['link-dir']);
+    const runner = createInspectionRunner({ workdir: process.cwd(), timeoutMs: argv['inspection-timeout'] * 1000 });
+    let report;
+    try {
+      report = await core.verifySupplyChain({ layout, layoutKeys, now: new Date(), params, links, runInspection: runner.run, layoutFile: argv.layout });
+    } finally {
+      await runner.dispose();
+    }
+    if (argv.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+    else process.stdout.write(core.renderVerificationTree(report, `custody verify ${argv.layout}`));
+    if (report.verdict !== 'pass') setExitCode(1);
+  },
+};

@@ -1,0 +1,190 @@
+/**
+ * `custody layout lint`: the JSON Schema (ajv) plus what a schema cannot say — rule syntax,
+ * MATCH naming a step that does not exist, duplicate names, keys missing, already expired,
+ * threshold above the number of functionaries. Every message carries its place in the
+ * document (`steps[1].expected_materials[0]`).
+ */
+import AjvModule from 'ajv';
+import { CustodyError } from '../errors.ts';
+import type { PublicKey } from '../keys.ts';
+import { isPlainObject, parseExpires, STEP_EXTENSION_FIELDS } from '../model/layout.ts';
+import { parseRule, shlexSplit } from '../rules/parse.ts';
+import { resolveExpires, resolvePubkeyRef } from './compile.ts';
+import { LAYOUT_SCHEMA } from './schema.ts';
+
+export interface LintMessage {
+  severity: 'error' | 'warning';
+  /** Where in the document, e.g. `steps[1].expected_materials[0]` (empty for the whole document). */
+  path: string;
+  message: string;
+}
+
+export interface LintOptions {
+  now: Date;
+  /** Key files the document names, as the caller could load them (an error when it could not). */
+  keys?: ReadonlyMap<string, PublicKey | CustodyError>;
+  /** The document is the body of a signed layout of this format. */
+  signedFormat?: 'metablock' | 'dsse';
+}
+
+type AjvLike = { compile(schema: unknown): ((data: unknown) => boolean) & { errors?: { instancePath: string; message?: string; keyword: string; params: Record<string, unknown> }[] | null } };
+let validator: ReturnType<AjvLike['compile']> | undefined;
+
+function schemaValidator(): ReturnType<AjvLike['compile']> {
+  if (!validator) {
+    const Ajv = ((AjvModule as unknown as { default?: unknown }).default ?? AjvModule) as new (o: object) => AjvLike;
+    validator = new Ajv({ allErrors: true, strict: false }).compile(LAYOUT_SCHEMA);
+  }
+  return validator;
+}
+
+/** `/steps/1/expected_materials/0` → `steps[1].expected_materials[0]`. */
+export function jsonPointerToPath(pointer: string): string {
+  let out = '';
+  for (const raw of pointer.split('/').slice(1)) {
+    const seg = raw.replace(/~1/g, '/').replace(/~0/g, '~');
+    if (/^\d+$/.test(seg)) out += `[${seg}]`;
+    else out += out ? `.${seg}` : seg;
+  }
+  return out;
+}
+
+function schemaMessages(doc: unknown): LintMessage[] {
+  const validate = schemaValidator();
+  if (validate(doc)) return [];
+  const out: LintMessage[] = [];
+  const seen = new Set<string>();
+  for (const e of validate.errors ?? []) {
+    // oneOf reports every branch; the branch errors are enough.
+    if (e.keyword === 'oneOf') continue;
+    let path = jsonPointerToPath(e.instancePath);
+    let message = e.message ?? 'is invalid';
+    if (e.keyword === 'additionalProperties') {
+      const prop = String(e.params.additionalProperty);
+      path = path ? `${path}.${prop}` : prop;
+      message = 'unknown field';
+    }
+    const key = `${path}|${message}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    out.push({ severity: 'error', path, message });
+  }
+  return out;
+}
+
+function rulesOf(item: Record<string, unknown>, field: 'expected_materials' | 'expected_products'): { tokens: string[]; index: number }[] {
+  const v = item[field];
+  if (!Array.isArray(v)) return [];
+  const out: { tokens: string[]; index: number }[] = [];
+  v.forEach((r, index) => {
+    if (typeof r === 'string') {
+      try { out.push({ tokens: shlexSplit(r), index }); } catch { out.push({ tokens: [r], index }); }
+    } else if (Array.isArray(r)) out.push({ tokens: r as string[], index });
+  });
+  return out;
+}
+
+export function lintLayout(doc: unknown, opts: LintOptions): LintMessage[] {
+  const messages = schemaMessages(doc);
+  if (!isPlainObject(doc)) return messages;
+  const error = (path: string, message: string) => messages.push({ severity: 'error', path, message });
+  const warn = (path: string, message: string) => messages.push({ severity: 'warning', path, message });
+  const steps = (Array.isArray(doc.steps) ? doc.steps : []).filter(isPlainObject);
+  const inspect = (Array.isArray(doc.inspect) ? doc.inspect : []).filter(isPlainObject);
+
+  // names: unique across steps and inspections
+  const names = new Map<string, string>();
+  const items: [Record<string, unknown>, string][] = [
+    ...(Array.isArray(doc.steps) ? doc.steps : []).map((s, i) => [s, `steps[${i}]`] as [Record<string, unknown>, string]),
+    ...(Array.isArray(doc.inspect) ? doc.inspect : []).map((s, i) => [s, `inspect[${i}]`] as [Record<string, unknown>, string]),
+  ].filter(([s]) => isPlainObject(s));
+  for (const [item, where] of items) {
+    if (typeof item.name !== 'string') continue;
+    const first = names.get(item.name);
+    if (first) error(`${where}.name`, `duplicate name ${JSON.stringify(item.name)} (first used at ${first}); step and inspection names must be unique`);
+    else names.set(item.name, where);
+  }
+  const stepNames = new Set(steps.map((s) => s.name).filter((n): n is string => typeof n === 'string'));
+  const inspectionNames = new Set(inspect.map((s) => s.name).filter((n): n is string => typeof n === 'string'));
+
+  // rules: syntax, MATCH targets
+  for (const [item, where] of items) {
+    const isInspection = where.startsWith('inspect');
+    for (const field of ['expected_materials', 'expected_products'] as const) {
+      for (const { tokens, index } of rulesOf(item, field)) {
+        const path = `${where}.${field}[${index}]`;
+        let rule;
+        try {
+          rule = parseRule(tokens);
+        } catch (e) {
+          if (e instanceof CustodyError) { error(path, e.message); continue; }
+          throw e;
+        }
+        if (rule.type !== 'match') continue;
+        if (/\{[^{}]*\}/.test(rule.destName)) continue; // a parameter, known at verification
+        if (!stepNames.has(rule.destName) && !inspectionNames.has(rule.destName)) {
+          error(path, `MATCH … FROM ${rule.destName}: no step or inspection has that name`);
+        } else if (!isInspection && inspectionNames.has(rule.destName)) {
+          warn(path, `MATCH … FROM ${rule.destName}: step rules run before inspections, so this never matches anything`);
+        } else if (rule.destName === item.name) {
+          warn(path, `MATCH … FROM ${rule.destName}: the rule matches its own step`);
+        }
+      }
+    }
+  }
+
+  // keys and functionaries
+  steps.forEach((s, i) => {
+    const where = `steps[${(doc.steps as unknown[]).indexOf(s)}]`;
+    void i;
+    const pubkeys = Array.isArray(s.pubkeys) ? s.pubkeys.filter((p): p is string => typeof p === 'string') : [];
+    if (pubkeys.length === 0) error(`${where}.pubkeys`, 'no functionaries: nobody can perform this step');
+    const distinct = new Set<string>();
+    pubkeys.forEach((p, j) => {
+      const path = `${where}.pubkeys[${j}]`;
+      const ref = resolvePubkeyRef(doc, p);
+      if (ref.kind === 'keyid') {
+        if (!(isPlainObject(doc.keys) && isPlainObject(doc.keys[ref.keyid]))) error(path, `keyid ${ref.keyid} is not in keys`);
+        distinct.add(ref.keyid);
+        return;
+      }
+      const loaded = opts.keys?.get(ref.file);
+      if (loaded instanceof CustodyError) error(path, `key ${ref.file}: ${loaded.message}`);
+      else if (loaded) distinct.add(loaded.keyid);
+      else if (opts.keys) error(path, `key ${ref.file} was not found`);
+      else distinct.add(ref.file);
+    });
+    const threshold = typeof s.threshold === 'number' ? s.threshold : 1;
+    if (pubkeys.length > 0 && threshold > distinct.size) {
+      error(`${where}.threshold`, `threshold ${threshold} is more than the ${distinct.size} distinct functionar${distinct.size === 1 ? 'y' : 'ies'} who may sign`);
+    }
+    if (opts.signedFormat === 'metablock') {
+      for (const f of STEP_EXTENSION_FIELDS) {
+        if (f in s) warn(`${where}.${f}`, 'custody extension in a legacy (metablock) layout: not covered by the signature, ignored');
+      }
+    }
+  });
+  if (isPlainObject(doc.keys)) {
+    for (const [name, v] of Object.entries(doc.keys)) {
+      if (typeof v !== 'string') continue;
+      const loaded = opts.keys?.get(v);
+      if (loaded instanceof CustodyError) error(`keys.${name}`, `key ${v}: ${loaded.message}`);
+    }
+  } else if (Array.isArray(doc.keys)) {
+    doc.keys.forEach((v, i) => {
+      const loaded = typeof v === 'string' ? opts.keys?.get(v) : undefined;
+      if (loaded instanceof CustodyError) error(`keys[${i}]`, `key ${v}: ${loaded.message}`);
+    });
+  }
+
+  // expiry
+  if (doc.expires === undefined) error('expires', 'missing: a layout needs an expiry date');
+  else {
+    const resolved = resolveExpires(doc.expires, opts.now);
+    const date = typeof resolved === 'string' ? parseExpires(resolved) : undefined;
+    if (typeof doc.expires === 'string' && !date && /^\d{4}-/.test(doc.expires)) error('expires', `not a valid date: ${doc.expires}`);
+    else if (date && date < opts.now) error('expires', `already expired (${resolved})`);
+  }
+  if (steps.length === 0) warn('steps', 'no steps: the layout constrains nothing');
+  return messages;
+}

@@ -1,0 +1,148 @@
+/**
+ * The artifact rule engine with in-toto 1.3.1's semantics (`verifylib.verify_item_rules`).
+ * The item's materials (or products) are a queue; rules run in order and remove what they
+ * consume; DISALLOW fails if its pattern still matches something queued, REQUIRE fails unless
+ * the exact path is still queued; whatever is left at the end is allowed (implicit `ALLOW *`).
+ */
+import type { ArtifactMap } from '../model/link.ts';
+import { fnmatchRegExp } from '../fnmatch.ts';
+import { parseRule, pythonListRepr, ruleText, type ArtifactRule } from './parse.ts';
+
+export type ArtifactSide = 'materials' | 'products';
+
+/** What a rule sees of a step's or inspection's link. */
+export interface RuleLink { materials: ArtifactMap; products: ArtifactMap }
+
+export interface ArtifactRuleOutcome {
+  /** The rule as written, tokens joined by spaces. */
+  rule: string;
+  verdict: 'pass' | 'fail';
+  /** Queue paths this rule consumed, sorted. */
+  consumed: string[];
+  /** Why it failed, or a note (e.g. MATCH against a step without a link). */
+  message?: string;
+}
+
+export interface ItemRulesResult {
+  item: string;
+  side: ArtifactSide;
+  verdict: 'pass' | 'fail';
+  rules: ArtifactRuleOutcome[];
+  /** Paths still queued after the last rule (allowed by the implicit ALLOW *). */
+  unconsumed: string[];
+  failure?: { rule: string; artifacts: string[]; message: string };
+}
+
+/** Python dict equality of two hash dicts. */
+export function hashDictEqual(a: Record<string, string> | undefined, b: Record<string, string> | undefined): boolean {
+  if (!a || !b) return false;
+  const ka = Object.keys(a);
+  if (ka.length !== Object.keys(b).length) return false;
+  for (const k of ka) if (!Object.prototype.hasOwnProperty.call(b, k) || a[k] !== b[k]) return false;
+  return true;
+}
+
+/** `os.path.join(a, b)` for POSIX paths, as the reference builds prefixed paths. */
+export function pythonJoin(a: string, b: string): string {
+  if (b.startsWith('/')) return b;
+  if (a === '' || a.endsWith('/')) return a + b;
+  return `${a}/${b}`;
+}
+
+function filterQueue(queue: Set<string>, pattern: string): string[] {
+  const re = fnmatchRegExp(pattern);
+  const out: string[] = [];
+  for (const p of queue) if (re.test(p)) out.push(p);
+  return out;
+}
+
+function applyMatch(
+  rule: Extract<ArtifactRule, { type: 'match' }>, queue: Set<string>, source: ArtifactMap,
+  links: ReadonlyMap<string, RuleLink>,
+): { consumed: string[]; note?: string } {
+  const dest = links.get(rule.destName);
+  // The reference consumes nothing when the destination step has no link.
+  if (!dest) return { consumed: [], note: `no link for ${rule.destName}: nothing consumed` };
+  const destArtifacts = dest[rule.destType];
+  const re = fnmatchRegExp(rule.pattern);
+  const consumed: string[] = [];
+  const srcPrefix = rule.sourcePrefix ? pythonJoin(rule.sourcePrefix, '') : '';
+  for (const queued of queue) {
+    let path = queued;
+    if (srcPrefix) {
+      if (!queued.startsWith(srcPrefix)) continue;
+      path = queued.slice(srcPrefix.length);
+    }
+    if (!re.test(path)) continue;
+    const fullSource = rule.sourcePrefix ? pythonJoin(rule.sourcePrefix, path) : path;
+    const fullDest = rule.destPrefix ? pythonJoin(rule.destPrefix, path) : path;
+    const destHash = Object.prototype.hasOwnProperty.call(destArtifacts, fullDest) ? destArtifacts[fullDest] : undefined;
+    if (!destHash) continue;
+    if (!hashDictEqual(source[fullSource], destHash)) continue;
+    consumed.push(fullSource);
+  }
+  return { consumed };
+}
+
+/** The queue in messages: python repr, shortened when long (the reference prints it whole). */
+function queueRepr(queue: Set<string>): string {
+  const all = [...queue].sort();
+  if (all.length <= 20) return pythonListRepr(all);
+  return `${pythonListRepr(all.slice(0, 20))} and ${all.length - 20} more`;
+}
+
+function has(map: ArtifactMap, path: string): boolean {
+  return Object.prototype.hasOwnProperty.call(map, path);
+}
+
+/**
+ * Applies one rule list (`expected_materials` or `expected_products`) of `item` to its link
+ * (`links.get(item)`, which must exist). Stops at the first failing rule, like the reference.
+ * Rules are parsed here, so a bad rule throws RULE_SYNTAX (bad input).
+ */
+export function applyArtifactRules(
+  item: string, side: ArtifactSide, rules: readonly (readonly string[])[], links: ReadonlyMap<string, RuleLink>,
+): ItemRulesResult {
+  const link = links.get(item);
+  if (!link) throw new Error(`applyArtifactRules: no link for ${item}`);
+  const { materials, products } = link;
+  const source = side === 'materials' ? materials : products;
+  const queue = new Set(Object.keys(source));
+  const outcomes: ArtifactRuleOutcome[] = [];
+  for (const tokens of rules) {
+    const rule = parseRule([...tokens]);
+    const text = ruleText(rule);
+    let consumed: string[] = [];
+    let note: string | undefined;
+    switch (rule.type) {
+      case 'match': ({ consumed, note } = applyMatch(rule, queue, source, links)); break;
+      case 'create': consumed = filterQueue(queue, rule.pattern).filter((p) => has(products, p) && !has(materials, p)); break;
+      case 'delete': consumed = filterQueue(queue, rule.pattern).filter((p) => has(materials, p) && !has(products, p)); break;
+      case 'modify':
+        consumed = filterQueue(queue, rule.pattern)
+          .filter((p) => has(materials, p) && has(products, p) && !hashDictEqual(materials[p], products[p]));
+        break;
+      case 'allow': consumed = filterQueue(queue, rule.pattern); break;
+      case 'disallow': {
+        const matched = filterQueue(queue, rule.pattern).sort();
+        if (matched.length) {
+          const message = `'DISALLOW ${rule.pattern}' matched the following artifacts: ${pythonListRepr(matched)} in ${side} of ${item}`;
+          outcomes.push({ rule: text, verdict: 'fail', consumed: [], message });
+          return { item, side, verdict: 'fail', rules: outcomes, unconsumed: [...queue].sort(), failure: { rule: `DISALLOW ${rule.pattern}`, artifacts: matched, message } };
+        }
+        break;
+      }
+      case 'require': {
+        if (!queue.has(rule.pattern)) {
+          const message = `'REQUIRE ${rule.pattern}' did not find ${rule.pattern} in ${side} of ${item}; queue: ${queueRepr(queue)}`;
+          outcomes.push({ rule: text, verdict: 'fail', consumed: [], message });
+          return { item, side, verdict: 'fail', rules: outcomes, unconsumed: [...queue].sort(), failure: { rule: `REQUIRE ${rule.pattern}`, artifacts: [rule.pattern], message } };
+        }
+        break;
+      }
+    }
+    for (const p of consumed) queue.delete(p);
+    outcomes.push({ rule: text, verdict: 'pass', consumed: consumed.sort(), ...(note ? { message: note } : {}) });
+  }
+  return { item, side, verdict: 'pass', rules: outcomes, unconsumed: [...queue].sort() };
+}

@@ -1,0 +1,3 @@
+export * from './types.ts';
+export { verifySupplyChain, substituteLayoutParameters, substituteParameter, sublayoutLinkDir } from './verifier.ts';
+export { renderVerificationTree } from './render.ts';

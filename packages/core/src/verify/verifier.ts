@@ -1,0 +1,357 @@
+/**
+ * `verifySupplyChain`: in-toto 1.3.1's `in_toto_verify`, step by step, as a pure function.
+ * Files, keys, `now` and inspection results come in; a report comes out. Verification
+ * failures end the run with a report (verdict 'fail', the first failure in the reference's
+ * words); bad input (malformed files, bad rules, missing parameters) throws a CustodyError.
+ *
+ *  1 layout signatures   2 expiry          3 parameter substitution   4 load links
+ *  5 link signatures + thresholds          6 sublayouts (recursive)   7 command alignment (warning)
+ *  8 threshold agreement 9 step rules      10 inspections             11 inspection rules
+ */
+import { CustodyError, type ErrorCode } from '../errors.ts';
+import { parseSignedFile, verifySignedFile, type SignedFile } from '../envelope.ts';
+import { publicKeyFromSslib, type PublicKey } from '../keys.ts';
+import { normalizeLink, linkFileName, type ArtifactMap, type LinkBody } from '../model/link.ts';
+import { normalizeLayout, parseExpires, isPlainObject, type LayoutBody, type StepBody } from '../model/layout.ts';
+import { applyArtifactRules, hashDictEqual, type RuleLink } from '../rules/engine.ts';
+import { pythonListRepr } from '../rules/parse.ts';
+import type { Check, CheckName, LinkSource, SignerEntry, VerificationReport, VerifyInput, InspectionRunner } from './types.ts';
+
+/** A verification failure on its way up to the report. */
+class Failed extends Error {
+  constructor(readonly code: ErrorCode, readonly check: CheckName, message: string, readonly step?: string) {
+    super(message);
+  }
+}
+
+/** The body a link file carries: a link, or a layout (a sublayout). */
+type LoadedBody = { kind: 'link'; body: LinkBody } | { kind: 'layout'; body: LayoutBody };
+
+interface LoadedLink {
+  keyid: string;
+  file: string;
+  signed: SignedFile<unknown>;
+  loaded: LoadedBody;
+}
+
+/** What a step ends up with after sublayouts are summarized. */
+interface StepLink { keyid: string; file: string; link: LinkBody }
+
+interface RunContext {
+  now: Date;
+  runInspection?: InspectionRunner;
+  warnings: string[];
+}
+
+/** `<step>.<keyid[:8]>` — the reference's SUBLAYOUT_LINK_DIR_FORMAT. */
+export function sublayoutLinkDir(step: string, keyid: string): string {
+  return `${step}.${keyid.slice(0, 8)}`;
+}
+
+function prefixed(source: LinkSource, dir: string): LinkSource {
+  return { read: (rel) => source.read(`${dir}/${rel}`) };
+}
+
+/** Python `str.format(**params)` for `{name}` fields, `{{` and `}}`. */
+export function substituteParameter(s: string, params: Record<string, string>, where: string): string {
+  return s.replace(/\{\{|\}\}|\{([^{}]*)\}|[{}]/g, (m, name: string | undefined) => {
+    if (m === '{{') return '{';
+    if (m === '}}') return '}';
+    if (name === undefined) throw new CustodyError('USAGE', `${where}: single '${m}' in ${JSON.stringify(s)} (write '${m}${m}' for a literal brace)`);
+    if (!/^[A-Za-z_][A-Za-z0-9_-]*$/.test(name)) throw new CustodyError('USAGE', `${where}: unsupported parameter field {${name}} in ${JSON.stringify(s)}`);
+    if (!Object.prototype.hasOwnProperty.call(params, name)) {
+      throw new CustodyError('USAGE', `${where}: parameter ${name} is not given (--param ${name}=VALUE)`);
+    }
+    return params[name];
+  });
+}
+
+/** Step 3: every rule token, expected command and inspection run, as `substitute_parameters` does. */
+export function substituteLayoutParameters(layout: LayoutBody, params: Record<string, string>): LayoutBody {
+  const sub = (list: string[], where: string) => list.map((s) => substituteParameter(s, params, where));
+  const rules = (rs: string[][], where: string) => rs.map((r, i) => sub(r, `${where}[${i}]`));
+  return {
+    ...layout,
+    steps: layout.steps.map((s, i) => ({
+      ...s,
+      expected_command: sub(s.expected_command, `steps[${i}].expected_command`),
+      expected_materials: rules(s.expected_materials, `steps[${i}].expected_materials`),
+      expected_products: rules(s.expected_products, `steps[${i}].expected_products`),
+    })),
+    inspect: layout.inspect.map((s, i) => ({
+      ...s,
+      run: sub(s.run, `inspect[${i}].run`),
+      expected_materials: rules(s.expected_materials, `inspect[${i}].expected_materials`),
+      expected_products: rules(s.expected_products, `inspect[${i}].expected_products`),
+    })),
+  };
+}
+
+function loadBody(signed: SignedFile<unknown>, file: string): LoadedBody {
+  const body = signed.body;
+  if (isPlainObject(body) && body._type === 'layout') return { kind: 'layout', body: normalizeLayout(body, file) };
+  if (isPlainObject(body) && body._type === 'link') return { kind: 'link', body: normalizeLink(body, file) };
+  throw new CustodyError('SCHEMA_INVALID', `not in-toto link or layout metadata (_type ${JSON.stringify(isPlainObject(body) ? body._type ?? null : typeof body)})`, { file });
+}
+
+function normalizerFor(loaded: LoadedBody, file: string): (b: unknown) => unknown {
+  return loaded.kind === 'layout' ? (b) => normalizeLayout(b, file) : (b) => normalizeLink(b, file);
+}
+
+function keyFromLayout(layout: LayoutBody, keyid: string): PublicKey | undefined {
+  const k = layout.keys[keyid];
+  if (!k) return undefined;
+  try {
+    return publicKeyFromSslib(k, `layout keys.${keyid}`);
+  } catch (e) {
+    if (e instanceof CustodyError && e.code === 'KEY_UNSUPPORTED') return undefined;
+    throw e;
+  }
+}
+
+function subkeyIds(layout: LayoutBody, keyid: string): string[] {
+  const subkeys = (layout.keys[keyid] as Record<string, unknown> | undefined)?.subkeys;
+  return isPlainObject(subkeys) ? Object.keys(subkeys) : [];
+}
+
+function commandRepr(cmd: readonly unknown[]): string {
+  return pythonListRepr(cmd);
+}
+
+function artifactsEqual(a: ArtifactMap, b: ArtifactMap): boolean {
+  const ka = Object.keys(a);
+  if (ka.length !== Object.keys(b).length) return false;
+  for (const k of ka) if (!hashDictEqual(a[k], b[k])) return false;
+  return true;
+}
+
+/** Steps 1–2: every given key verifies the layout; the layout has not expired. */
+function checkLayout(signed: SignedFile<unknown>, layout: LayoutBody, keys: PublicKey[], now: Date, file: string, checks: Check[]): void {
+  const keyids = [...new Set(keys.map((k) => k.keyid))];
+  if (keyids.length === 0) {
+    checks.push({ check: 'layout-signature', verdict: 'fail', keyids, message: 'Layout signature verification requires at least one key.' });
+    throw new Failed('LAYOUT_SIGNATURE', 'layout-signature', 'Layout signature verification requires at least one key.');
+  }
+  const signatures = signed.format === 'metablock' ? signed.metablock.signatures : signed.envelope.signatures;
+  for (const key of keys) {
+    if (verifySignedFile(signed, key, (b) => normalizeLayout(b, file))) continue;
+    const message = signatures.some((s) => s.keyid === key.keyid)
+      ? `Invalid signature for keyid '${key.keyid}'`
+      : `No signature found for key '${key.keyid}'`;
+    checks.push({ check: 'layout-signature', verdict: 'fail', keyids, message });
+    throw new Failed('LAYOUT_SIGNATURE', 'layout-signature', message);
+  }
+  checks.push({ check: 'layout-signature', verdict: 'pass', keyids, message: `signed by ${keyids.map((k) => k.slice(0, 8)).join(', ')}` });
+  const expires = parseExpires(layout.expires)!;
+  if (expires < now) {
+    checks.push({ check: 'layout-expiry', verdict: 'fail', expires: layout.expires, message: 'Layout expired' });
+    throw new Failed('LAYOUT_EXPIRED', 'layout-expiry', 'Layout expired');
+  }
+  checks.push({ check: 'layout-expiry', verdict: 'pass', expires: layout.expires, message: `expires ${layout.expires}` });
+}
+
+/** Step 4: `<step>.<keyid8>.link` for every authorized keyid (and subkey); fewer than threshold → LinkNotFound. */
+async function loadLinks(layout: LayoutBody, source: LinkSource, checks: Check[]): Promise<Map<string, LoadedLink[]>> {
+  const out = new Map<string, LoadedLink[]>();
+  for (const step of layout.steps) {
+    const byKeyid = new Map<string, LoadedLink>();
+    for (const authorized of step.pubkeys) {
+      for (const keyid of [authorized, ...subkeyIds(layout, authorized)]) {
+        if (byKeyid.has(keyid)) continue;
+        const file = linkFileName(step.name, keyid);
+        const text = await source.read(file);
+        if (text === undefined) continue;
+        const signed = parseSignedFile(text, file);
+        byKeyid.set(keyid, { keyid, file, signed, loaded: loadBody(signed, file) });
+      }
+    }
+    const files = [...byKeyid.values()].map((l) => l.file);
+    if (byKeyid.size < step.threshold) {
+      const message = `Step '${step.name}' requires '${step.threshold}' link metadata file(s), found '${byKeyid.size}'.`;
+      checks.push({ check: 'links', verdict: 'fail', step: step.name, threshold: step.threshold, files, message });
+      throw new Failed('LINK_NOT_FOUND', 'links', message, step.name);
+    }
+    checks.push({ check: 'links', verdict: 'pass', step: step.name, threshold: step.threshold, files, message: `found ${files.length} link file(s)` });
+    out.set(step.name, [...byKeyid.values()]);
+  }
+  return out;
+}
+
+/** Step 5: keep links validly signed by an authorized key; count distinct (main) keys against the threshold. */
+function checkSignatures(layout: LayoutBody, loaded: Map<string, LoadedLink[]>, checks: Check[]): Map<string, LoadedLink[]> {
+  const mainForSubkey = new Map<string, string>();
+  for (const [keyid] of Object.entries(layout.keys)) for (const sub of subkeyIds(layout, keyid)) mainForSubkey.set(sub, keyid);
+  const verified = new Map<string, LoadedLink[]>();
+  for (const step of layout.steps) {
+    const good: LoadedLink[] = [];
+    const signers: SignerEntry[] = [];
+    const usedMain: string[] = [];
+    for (const link of loaded.get(step.name) ?? []) {
+      const entry: SignerEntry = { keyid: link.keyid, file: link.file, format: link.signed.format, kind: link.loaded.kind, valid: false };
+      signers.push(entry);
+      let verifyKeyid: string | undefined;
+      for (const authorized of step.pubkeys) {
+        const hasKey = Object.prototype.hasOwnProperty.call(layout.keys, authorized);
+        if (hasKey && link.keyid === authorized) { verifyKeyid = authorized; break; }
+        if (mainForSubkey.has(authorized) && link.keyid === authorized) { verifyKeyid = mainForSubkey.get(authorized); break; }
+        if (hasKey && subkeyIds(layout, authorized).includes(link.keyid)) { verifyKeyid = authorized; break; }
+      }
+      if (!verifyKeyid) { entry.reason = 'keyid not authorized for this step'; continue; }
+      const key = keyFromLayout(layout, verifyKeyid);
+      if (!key) { entry.reason = 'key type not supported'; continue; }
+      if (!verifySignedFile(link.signed, key, normalizerFor(link.loaded, link.file))) {
+        entry.reason = `no valid signature by ${key.keyid.slice(0, 8)}`;
+        continue;
+      }
+      entry.valid = true;
+      usedMain.push(key.keyid);
+      good.push(link);
+    }
+    const counted = good.length - (usedMain.length - new Set(usedMain).size);
+    const base = { step: step.name, threshold: step.threshold, signers, counted };
+    if (counted < step.threshold) {
+      const message = `Step '${step.name}' requires at least '${step.threshold}' links validly signed by different authorized functionaries. Only found '${counted}'`;
+      checks.push({ check: 'threshold', verdict: 'fail', ...base, message });
+      throw new Failed('THRESHOLD', 'threshold', message, step.name);
+    }
+    checks.push({ check: 'threshold', verdict: 'pass', ...base, message: `${counted} of ${step.threshold} required signer(s)` });
+    verified.set(step.name, good);
+  }
+  return verified;
+}
+
+/** The reference's `get_summary_link`: first step's materials, last step's products/byproducts/command. */
+function summaryLink(layout: LayoutBody, reduced: Map<string, LinkBody>, name: string): LinkBody {
+  const link: LinkBody = { _type: 'link', name, command: [], materials: {}, products: {}, byproducts: {}, environment: {} };
+  if (layout.steps.length === 0) return link;
+  const first = reduced.get(layout.steps[0].name)!;
+  const last = reduced.get(layout.steps[layout.steps.length - 1].name)!;
+  return { ...link, materials: first.materials, products: last.products, byproducts: last.byproducts, command: last.command };
+}
+
+interface LayoutRun { summary: LinkBody }
+
+/** Steps 4–11 for one (sub)layout whose signatures and expiry were checked. */
+async function verifyLayoutBody(layout: LayoutBody, source: LinkSource, stepName: string, ctx: RunContext, checks: Check[]): Promise<LayoutRun> {
+  const loaded = await loadLinks(layout, source, checks);
+  const verified = checkSignatures(layout, loaded, checks);
+
+  // 6: sublayouts, verified with the key that signed them, links in <step>.<keyid8>/
+  const stepLinks = new Map<string, StepLink[]>();
+  for (const step of layout.steps) {
+    const list: StepLink[] = [];
+    for (const l of verified.get(step.name) ?? []) {
+      if (l.loaded.kind === 'link') { list.push({ keyid: l.keyid, file: l.file, link: l.loaded.body }); continue; }
+      const key = keyFromLayout(layout, l.keyid)!;
+      const dir = sublayoutLinkDir(step.name, l.keyid);
+      const subChecks: Check[] = [];
+      const entry: Check = { check: 'sublayout', verdict: 'pass', step: step.name, keyid: l.keyid, linkDir: dir, checks: subChecks, message: '' };
+      checks.push(entry);
+      try {
+        checkLayout(l.signed, l.loaded.body, [key], ctx.now, l.file, subChecks);
+        const run = await verifyLayoutBody(l.loaded.body, prefixed(source, dir), step.name, ctx, subChecks);
+        entry.message = `sublayout signed by ${l.keyid.slice(0, 8)} verified (links in ${dir}/)`;
+        list.push({ keyid: l.keyid, file: l.file, link: run.summary });
+      } catch (e) {
+        if (!(e instanceof Failed)) throw e;
+        entry.verdict = 'fail';
+        entry.message = `sublayout ${step.name} (links in ${dir}/): ${e.message}`;
+        throw new Failed(e.code, e.check, `in sublayout ${step.name} (${dir}/): ${e.message}`, e.step ?? step.name);
+      }
+    }
+    stepLinks.set(step.name, list);
+  }
+
+  // 7: command alignment is a warning only
+  for (const step of layout.steps) {
+    for (const l of stepLinks.get(step.name)!) {
+      if (l.link.command.length !== step.expected_command.length || l.link.command.some((c, i) => c !== step.expected_command[i])) {
+        ctx.warnings.push(`Step '${step.name}' (${l.file}): run command '${commandRepr(l.link.command)}' differs from expected command '${commandRepr(step.expected_command)}'`);
+      }
+    }
+  }
+
+  // 8: with threshold > 1 every link of a step reports the same artifacts
+  for (const step of layout.steps) {
+    if (step.threshold <= 1) continue;
+    const list = stepLinks.get(step.name)!;
+    const ref = list[0];
+    for (const l of list) {
+      if (!artifactsEqual(ref.link.materials, l.link.materials) || !artifactsEqual(ref.link.products, l.link.products)) {
+        const message = `Links '${ref.file}' and '${l.file}' have different artifacts!`;
+        checks.push({ check: 'threshold-agreement', verdict: 'fail', step: step.name, files: list.map((x) => x.file), message });
+        throw new Failed('LINKS_DISAGREE', 'threshold-agreement', message, step.name);
+      }
+    }
+    checks.push({ check: 'threshold-agreement', verdict: 'pass', step: step.name, files: list.map((x) => x.file), message: `${list.length} links agree on materials and products` });
+  }
+
+  const reduced = new Map<string, LinkBody>();
+  for (const step of layout.steps) reduced.set(step.name, stepLinks.get(step.name)![0].link);
+
+  // 9: step rules, materials then products, in layout order
+  const ruleLinks = new Map<string, RuleLink>(reduced);
+  for (const step of layout.steps) applyItemRules(step.name, step, ruleLinks, 'artifact-rules', checks);
+
+  // 10: inspections (run by the caller), all before any inspection rule
+  for (const inspection of layout.inspect) {
+    if (!ctx.runInspection) throw new CustodyError('USAGE', `layout has inspection ${inspection.name} but no inspection runner was given`);
+    const result = await ctx.runInspection(inspection);
+    const base = { step: inspection.name, command: inspection.run, exitCode: result.exitCode };
+    if (result.exitCode !== 0) {
+      const message = `Got non-zero return value '${result.exitCode}' from command '${commandRepr(inspection.run)}'.`;
+      checks.push({ check: 'inspection', verdict: 'fail', ...base, message });
+      throw new Failed('INSPECTION_FAILED', 'inspection', message, inspection.name);
+    }
+    checks.push({ check: 'inspection', verdict: 'pass', ...base, message: `exit 0, ${Object.keys(result.products).length} product(s)` });
+    ruleLinks.set(inspection.name, { materials: result.materials, products: result.products });
+  }
+  // 11: inspection rules may MATCH against steps and inspections
+  for (const inspection of layout.inspect) applyItemRules(inspection.name, inspection, ruleLinks, 'inspection-rules', checks);
+
+  return { summary: summaryLink(layout, reduced, stepName) };
+}
+
+function applyItemRules(
+  name: string, item: { expected_materials: string[][]; expected_products: string[][] },
+  links: Map<string, RuleLink>, check: 'artifact-rules' | 'inspection-rules', checks: Check[],
+): void {
+  for (const side of ['materials', 'products'] as const) {
+    const rules = side === 'materials' ? item.expected_materials : item.expected_products;
+    const r = applyArtifactRules(name, side, rules, links);
+    const entry: Check = {
+      check, verdict: r.verdict, step: name, side, rules: r.rules, unconsumed: r.unconsumed,
+      message: r.failure ? r.failure.message : `${rules.length} rule(s) passed`,
+    };
+    checks.push(entry);
+    if (r.failure) throw new Failed('ARTIFACT_RULE', check, r.failure.message, name);
+  }
+}
+
+/**
+ * The complete in-toto verification of `input.layout` against its links. Resolves to a report
+ * (verdict pass/fail); rejects with a CustodyError only for bad input.
+ */
+export async function verifySupplyChain(input: VerifyInput): Promise<VerificationReport> {
+  const checks: Check[] = [];
+  const ctx: RunContext = { now: input.now, runInspection: input.runInspection, warnings: [] };
+  const file = input.layoutFile ?? 'layout';
+  try {
+    if (!isPlainObject(input.layout.body) || input.layout.body._type !== 'layout') {
+      throw new CustodyError('SCHEMA_INVALID', `not an in-toto layout (_type ${JSON.stringify(isPlainObject(input.layout.body) ? input.layout.body._type ?? null : typeof input.layout.body)})`, { file });
+    }
+    let layout = normalizeLayout(input.layout.body, file);
+    checkLayout(input.layout, layout, input.layoutKeys, input.now, file, checks);
+    if (input.params !== undefined) layout = substituteLayoutParameters(layout, input.params);
+    await verifyLayoutBody(layout, input.links, '', ctx, checks);
+    return { verdict: 'pass', failure: null, warnings: ctx.warnings, checks };
+  } catch (e) {
+    if (!(e instanceof Failed)) throw e;
+    return {
+      verdict: 'fail',
+      failure: { code: e.code, check: e.check, ...(e.step !== undefined ? { step: e.step } : {}), message: e.message },
+      warnings: ctx.warnings,
+      checks,
+    };
+  }
+}

@@ -1,0 +1,107 @@
+/**
+ * The I/O edge of `custody verify`: link files from a folder, and inspections run the way
+ * in-toto's `run_all_inspections` runs them — record `.` (default excludes), run the command,
+ * record `.` again — but in a private copy of the working folder, with a timeout, so the
+ * verifier's folder is left untouched. Inspections of one verification share that copy and
+ * run in layout order, as they share the working folder in the reference.
+ */
+import { cp, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { execa } from 'execa';
+import { CustodyError } from '@custody/core';
+import type { InspectionBody, InspectionResult, InspectionRunner, LinkSource } from '@custody/core';
+import { recordArtifacts } from '../hashing/artifacts.ts';
+
+/** Link files relative to `dir`; a missing file (or a folder in its place) reads as undefined. */
+export async function directoryLinkSource(dir: string): Promise<LinkSource> {
+  const root = resolve(dir);
+  let st;
+  try {
+    st = await stat(root);
+  } catch {
+    throw new CustodyError('FILE_NOT_FOUND', 'link directory does not exist', { file: dir });
+  }
+  if (!st.isDirectory()) throw new CustodyError('FILE_NOT_FOUND', 'link directory is not a directory', { file: dir });
+  return {
+    async read(relPath: string): Promise<string | undefined> {
+      try {
+        return await readFile(join(root, relPath), 'utf8');
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        // The reference skips any IOError when it looks for a link file.
+        if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'EISDIR' || code === 'EACCES') return undefined;
+        throw new CustodyError('FILE_UNREADABLE', `cannot read: ${code ?? (e as Error).message}`, { file: join(dir, relPath), cause: e });
+      }
+    },
+  };
+}
+
+export interface InspectionRunnerOptions {
+  /** The folder inspections see (copied once, lazily). Default: process.cwd(). */
+  workdir?: string;
+  /** Per inspection; default 300 s. */
+  timeoutMs?: number;
+}
+
+export interface DisposableInspectionRunner {
+  run: InspectionRunner;
+  /** The copy inspections ran in, once one has run. */
+  readonly copyDir: string | undefined;
+  /** Removes the copy. */
+  dispose(): Promise<void>;
+}
+
+export function createInspectionRunner(opts: InspectionRunnerOptions = {}): DisposableInspectionRunner {
+  const workdir = resolve(opts.workdir ?? process.cwd());
+  const timeout = opts.timeoutMs ?? 300_000;
+  let tmp: string | undefined;
+  let copy: string | undefined;
+  const ensureCopy = async (): Promise<string> => {
+    if (copy) return copy;
+    tmp = await mkdtemp(join(tmpdir(), 'custody-inspect-'));
+    const dest = join(tmp, 'work');
+    // Symlinks are copied as links (absolute ones keep pointing where they did; recording follows them).
+    await cp(workdir, dest, { recursive: true, verbatimSymlinks: true });
+    copy = dest;
+    return dest;
+  };
+  const run: InspectionRunner = async (inspection: InspectionBody): Promise<InspectionResult> => {
+    const cwd = await ensureCopy();
+    const materials = await recordArtifacts(['.'], { basePath: cwd });
+    let exitCode: number;
+    let stdout = '';
+    let stderr = '';
+    if (inspection.run.length === 0) {
+      // The reference runs no command for an empty `run` and records return value None,
+      // which is not a zero exit: the inspection fails.
+      exitCode = -1;
+      stderr = 'inspection has no command';
+    } else {
+      const r = await execa(inspection.run[0], inspection.run.slice(1), {
+        cwd, reject: false, timeout, stdin: 'ignore', all: false, stripFinalNewline: false, encoding: 'utf8',
+      });
+      stdout = String(r.stdout ?? '');
+      stderr = String(r.stderr ?? '');
+      if (r.timedOut) {
+        exitCode = 124;
+        stderr += `\ncustody: inspection ${inspection.name} timed out after ${timeout / 1000} s`;
+      } else if (r.exitCode === undefined) {
+        // Not started (command not found) or killed by a signal.
+        exitCode = (r as { code?: string }).code === 'ENOENT' ? 127 : 128;
+        stderr += `\n${r.message ?? ''}`;
+      } else {
+        exitCode = r.exitCode;
+      }
+    }
+    const products = await recordArtifacts(['.'], { basePath: cwd });
+    return { exitCode, materials, products, stdout, stderr };
+  };
+  return {
+    run,
+    get copyDir() { return copy; },
+    async dispose() {
+      if (tmp) await rm(tmp, { recursive: true, force: true });
+    },
+  };
+}
