@@ -21,6 +21,8 @@ export interface HashOptions {
   workers?: number;
   /** Called with cumulative hashed bytes; at most every `progressBytes`. */
   onProgress?: (hashedBytes: number) => void;
+  /** Hash on the calling thread alone below this many bytes in total (default 48 MiB). */
+  inlineBelowBytes?: number;
 }
 
 const CHUNK = 1 << 20;
@@ -88,7 +90,7 @@ function unreadable(path: string, err: { code?: string; message?: string }): Cus
 export async function hashFiles(files: readonly FileToHash[], opts: HashOptions = {}): Promise<string[]> {
   const total = files.reduce((s, f) => s + f.size, 0);
   const maxWorkers = opts.workers ?? Math.min(availableParallelism(), 4);
-  if (files.length <= 1 || total < INLINE_LIMIT || maxWorkers < 2) {
+  if (files.length <= 1 || total < (opts.inlineBelowBytes ?? INLINE_LIMIT) || maxWorkers < 2) {
     const buf = Buffer.allocUnsafe(CHUNK);
     let done = 0;
     return files.map((f) => {
