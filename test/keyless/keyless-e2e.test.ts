@@ -146,6 +146,14 @@ describe('keyless signing and verification against a local Sigstore', () => {
     });
   });
 
+  it('TSA-only signing (no Rekor entry) verifies when the policy asks for no tlog entry', async () => {
+    const before = mock.requests.filter((r) => r.includes('/rekor/')).length;
+    const b = await signerFor(mock.token(BUILDER), { tlog: false }).signStatement(statement());
+    assert.equal(mock.requests.filter((r) => r.includes('/rekor/')).length, before, 'Rekor not called');
+    assert.deepEqual(verifyKeylessBundle(b, { trustedRoot: root, identity: BUILDER, tlogThreshold: 0 }).identity, BUILDER);
+    await expectCode(() => verifyKeylessBundle(b, { trustedRoot: root, identity: BUILDER }), 'TLOG_INVALID');
+  });
+
   it('missing tlog entry → TLOG_INVALID', async () => {
     const b = clone(dsseBundle) as { verificationMaterial: { tlogEntries: unknown[] } };
     b.verificationMaterial.tlogEntries = [];

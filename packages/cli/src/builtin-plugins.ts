@@ -7,7 +7,11 @@ import { PluginRegistry } from '@custody/engine';
 export const builtinPlugins = new PluginRegistry()
   .register('git', () => import('@custody/plugin-git'))
   .register('environment', () => import('@custody/plugin-environment'))
-  .register('command-run', () => import('@custody/plugin-command-run'));
+  .register('command-run', () => import('@custody/plugin-command-run'))
+  .register('model', () => import('@custody/plugin-model'))
+  .register('dataset', () => import('@custody/plugin-dataset'))
+  .register('bias', () => import('@custody/plugin-bias'))
+  .register('cyclonedx', () => import('@custody/plugin-cyclonedx'));
 
 /** What `custody run` attests when neither the config nor the layout step names plugins. */
 export const DEFAULT_STEP_PLUGINS = ['git', 'environment', 'command-run'];

@@ -9,7 +9,8 @@ import { pluginsCommand } from './plugins.ts';
 import { verifyCommand } from './verify.ts';
 import { layoutCommand } from './layout.ts';
 import { verifyBundleCommand } from './verify-bundle.ts';
+import { modelCommand } from './model.ts';
 
 // Each command lives in its own module; handlers import heavy packages lazily.
 // Add a command by importing its module here.
-export const commands: CommandModule<any, any>[] = [keygenCommand, keyCommand, linkCommand, runCommand, recordCommand, evidenceCommand, pluginsCommand, verifyBundleCommand, verifyCommand, layoutCommand];
+export const commands: CommandModule<any, any>[] = [keygenCommand, keyCommand, linkCommand, runCommand, recordCommand, evidenceCommand, pluginsCommand, verifyBundleCommand, verifyCommand, layoutCommand, modelCommand];

@@ -44,6 +44,8 @@ export interface StepArgs {
 export async function prepareStep(argv: StepArgs, opts: { plugins: boolean }) {
   const { resolve } = await import('node:path');
   const { CustodyError } = await import('@custody/core');
+  // yargs reports a missing --step through cli.ts's fail() only after the handler has run.
+  if (typeof argv.step !== 'string' || argv.step === '') throw new CustodyError('USAGE', 'Missing required argument: step');
   const { loadSigner, readPassphraseFile } = await import('@custody/sign');
   const engine = await import('@custody/engine');
   const { builtinPlugins, DEFAULT_STEP_PLUGINS } = await import('../builtin-plugins.ts');
@@ -122,6 +124,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
     const { existsSync } = await import('node:fs');
     const { resolve } = await import('node:path');
     const command = (argv['--'] ?? []).map(String);
+    if (typeof argv.step !== 'string' || argv.step === '') throw new CustodyError('USAGE', 'Missing required argument: step');
     const noCommand = argv.noCommand === true;
     if (noCommand && command.length > 0) throw new CustodyError('USAGE', 'give either a command after -- or --no-command, not both');
     if (!noCommand && command.length === 0) throw new CustodyError('USAGE', 'no command: put it after -- (or pass --no-command)');

@@ -475,23 +475,17 @@ function causeText(e: { cause?: unknown }): string {
 
 /** The artifact must be one of the Statement's subjects (by any digest algorithm both name). */
 function checkSubject(statement: Statement, artifact: ArtifactInput, file?: string): void {
-  const bytes = 'bytes' in artifact ? Buffer.from(artifact.bytes) : undefined;
-  const cache = new Map<string, string>();
+  // Only the SHA-2 digests a subject may name are computed; others cannot match.
+  const computed = new Map<string, string>();
   const digestOf = (alg: string): string | undefined => {
     if ('sha256' in artifact) return alg === 'sha256' ? artifact.sha256.toLowerCase() : undefined;
-    if (!cache.has(alg)) {
-      try {
-        cache.set(alg, createHash(alg).update(bytes!).digest('hex'));
-      } catch {
-        return undefined;
-      }
-    }
-    return cache.get(alg);
+    if (alg !== 'sha256' && alg !== 'sha384' && alg !== 'sha512') return undefined;
+    if (!computed.has(alg)) computed.set(alg, createHash(alg).update(artifact.bytes).digest('hex'));
+    return computed.get(alg);
   };
   for (const s of statement.subject) {
     for (const [alg, value] of Object.entries(s.digest ?? {})) {
-      const mine = digestOf(alg === 'sha512' || alg === 'sha256' || alg === 'sha384' ? alg : '');
-      if (mine !== undefined && mine === value.toLowerCase()) return;
+      if (typeof value === 'string' && digestOf(alg) === value.toLowerCase()) return;
     }
   }
   fail('DIGEST_MISMATCH', 'the artifact is not a subject of the in-toto statement', file);
