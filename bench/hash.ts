@@ -5,7 +5,8 @@
  * `custody --version` cold start. Not a test: numbers depend on the machine.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, readdirSync, rmSync, statSync, writeSync, closeSync, readFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, openSync, readdirSync, rmSync, statSync, writeSync, closeSync, readFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
@@ -13,7 +14,9 @@ import { fileURLToPath } from 'node:url';
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const BENCH_DIR = join(ROOT, '.bench');
 const TREE = join(BENCH_DIR, 'tree');
-const CUSTODY = join(ROOT, 'packages/cli/bin/custody.mjs');
+// A private copy of the built CLI: other builds swapping packages/cli/dist mid-run must not break the series.
+const CLI_COPY = join(BENCH_DIR, 'cli');
+const CUSTODY = join(CLI_COPY, 'bin/custody.mjs');
 const PYTHON = '/usr/bin/python3';
 const MiB = 1 << 20;
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
@@ -107,7 +110,11 @@ function series(label: string, argv: string[], cwd: string, runs = RUNS): { medi
 
 export async function benchHash(): Promise<void> {
   console.log('# hashing: 1 GiB tree, 200 files, one of 512 MiB (warm cache)');
+  console.log(`load average before: ${loadavg().map((l) => l.toFixed(2)).join(' ')} (${process.env.BENCH_CLI_DIST ? `CLI from ${process.env.BENCH_CLI_DIST}` : 'CLI from packages/cli/dist'})`);
   ensureTree();
+  rmSync(CLI_COPY, { recursive: true, force: true });
+  cpSync(process.env.BENCH_CLI_DIST ?? join(ROOT, 'packages/cli/dist'), join(CLI_COPY, 'dist'), { recursive: true });
+  cpSync(join(ROOT, 'packages/cli/bin'), join(CLI_COPY, 'bin'), { recursive: true });
   const work = join(BENCH_DIR, 'work');
   rmSync(work, { recursive: true, force: true });
   mkdirSync(work, { recursive: true });
@@ -144,6 +151,7 @@ export async function benchHash(): Promise<void> {
   console.log(`ratio custody / in-toto-run      ${(custody.median / intoto.median).toFixed(2)}x  (target <= 0.37x)`);
   console.log(`ratio custody / openssl dgst     ${(custody.median / openssl.median).toFixed(2)}x`);
   console.log(`ratio custody+plugins / in-toto  ${(custodyAll.median / intoto.median).toFixed(2)}x`);
+  console.log(`load average after: ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
   console.log(`custody median ${custody.median.toFixed(3)} s (target <= 0.40 s), peak RSS ${custody.rss.toFixed(0)} MiB (target <= 100), --version ${(cold * 1000).toFixed(0)} ms (target <= 120)`);
 }
 

@@ -267,7 +267,8 @@ test('bad input throws an input error instead of a verdict', async () => {
 });
 
 test('reports validate against schemas/verify-report.schema.json', async () => {
-  const { default: Ajv } = await import('ajv');
+  const ajvModule = await import('ajv');
+  const Ajv = ((ajvModule.default as unknown as { default?: unknown }).default ?? ajvModule.default) as unknown as new (o: object) => { compile(s: unknown): ((d: unknown) => boolean) & { errors?: unknown } };
   const { readFileSync } = await import('node:fs');
   const schema = JSON.parse(readFileSync(new URL('../../../schemas/verify-report.schema.json', import.meta.url), 'utf8'));
   const validate = new Ajv({ strict: false }).compile(schema);

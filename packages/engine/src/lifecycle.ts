@@ -61,6 +61,8 @@ export interface StepOptions {
   attestationWriter?: AttestationWriter;
   /** Materials already recorded (record stop: from the preliminary link). */
   observedMaterials?: ArtifactMap;
+  /** Products already recorded (standalone evidence: the same folder state as the materials). */
+  observedProducts?: ArtifactMap;
   progress?: (label: string) => ProgressSink | undefined;
 }
 

@@ -140,7 +140,7 @@ test('CLI: encrypted key, sharded hashing, signature outside the folder, ignore 
   const key = await keygen(keys, 'enc', 'ecdsa-p384', ['--passphrase-file', join(keys, 'pass')]);
   const dir = modelDir();
   write(dir, 'notes.txt', 'not part of the model\n');
-  const sig = join(keys, 'out', 'tiny.sig');
+  const sig = join(keys, 'tiny.sig');
   const noPass = await custody(['model', 'sign', dir, '--key', key, '--signature', sig]);
   assert.equal(noPass.code, 2);
   assert.match(noPass.stderr, /passphrase/);
@@ -174,7 +174,11 @@ test('CLI: ed25519 and RSA keys are refused (model_signing signs with EC keys on
   const dir = modelDir();
   let r = await custody(['model', 'sign', dir, '--key', ed]);
   assert.equal(r.code, 2);
-  assert.match(r.stderr, /elliptic-curve key .*ed25519/);
+  assert.match(r.stderr, /elliptic-curve key .*an Ed25519 key/);
+  const rsa = await keygen(keys, 'rsa', 'rsa');
+  r = await custody(['model', 'sign', dir, '--key', rsa]);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /an RSA key/);
   r = await custody(['model', 'verify', dir, '--key', `${ed}.pub`, '--json']);
   assert.equal(r.code, 2);
   assert.equal(failure(r).code, 'KEY_UNSUPPORTED');
@@ -221,4 +225,22 @@ test('CLI: OpenSSF model_signing v1.0.1 and v1.1.0 key signatures (EC P-384) ver
   const mine = await keygen(keys, 'mine', 'ecdsa-p384');
   const wrong = await custody(['model', 'verify', dir, '--key', `${mine}.pub`]);
   assert.equal(wrong.code, 1);
+});
+
+test('CLI: a P-521 key (accepted by model_signing, not made by custody keygen) signs and verifies; re-signing ignores the old model.sig', async () => {
+  const { generateKeyPairSync } = await import('node:crypto');
+  const keys = tmp('custody-msig-keys-');
+  const pair = generateKeyPairSync('ec', { namedCurve: 'P-521' });
+  writeFileSync(join(keys, 'p521.pem'), pair.privateKey.export({ type: 'pkcs8', format: 'pem' }));
+  writeFileSync(join(keys, 'p521.pub'), pair.publicKey.export({ type: 'spki', format: 'pem' }));
+  const dir = modelDir();
+  for (let i = 0; i < 2; i++) {
+    const s = await custody(['model', 'sign', dir, '--key', join(keys, 'p521.pem')]);
+    assert.equal(s.code, 0, s.stderr);
+    assert.match(s.stdout, /signed: +4 file\(s\)/);
+  }
+  const v = await custody(['model', 'verify', dir, '--key', join(keys, 'p521.pub'), '--json']);
+  assert.equal(v.code, 0, v.stderr);
+  assert.deepEqual(JSON.parse(v.stdout).files, MODEL_FILES);
+  assert.equal(JSON.parse(v.stdout).rootDigest, `sha256:${expectedRoot(dir, MODEL_FILES)}`);
 });

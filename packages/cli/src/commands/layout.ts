@@ -1,6 +1,19 @@
 import type { CommandModule } from 'yargs';
 import { setExitCode } from '../output.ts';
 
+/** Error messages that quote file content (e.g. JSON.parse's) may hold newlines; the CLI prints one line. */
+async function oneLineErrors<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    const { CustodyError, isCustodyError } = await import('@custody/core');
+    if (isCustodyError(e) && /[\r\n]/.test(e.message)) {
+      throw new CustodyError(e.code, e.message.replace(/\s*[\r\n]+\s*/g, ' '), { file: e.file, cause: e });
+    }
+    throw e;
+  }
+}
+
 interface SignArgs { file: string; key: string[]; 'passphrase-file'?: string; output: string; format?: 'legacy' | 'dsse'; 'drop-extensions': boolean }
 interface LintArgs { file: string; json: boolean }
 interface GraphArgs { file: string; format: 'mermaid' | 'dot' }
@@ -43,7 +56,7 @@ const signCommand: CommandModule<object, SignArgs> = {
     .option('output', { alias: 'o', type: 'string', demandOption: true, describe: 'signed layout to write (e.g. root.layout)' })
     .option('format', { choices: ['legacy', 'dsse'] as const, describe: 'legacy in-toto metablock (default) or DSSE envelope; a signed input keeps its format' })
     .option('drop-extensions', { type: 'boolean', default: false, describe: 'legacy format: drop custody step extensions (plugins, run, expectedPredicates) instead of refusing' }) as any,
-  handler: async (argv) => {
+  handler: (argv) => oneLineErrors(async () => {
     const core = await import('@custody/core');
     const sign = await import('@custody/sign');
     const passphrase = argv['passphrase-file'] ? await sign.readPassphraseFile(argv['passphrase-file']) : undefined;
@@ -89,7 +102,7 @@ const signCommand: CommandModule<object, SignArgs> = {
     }
     await sign.writeFileAtomic(argv.output, output);
     process.stdout.write(`${argv.output}: ${format === 'legacy' ? 'in-toto metablock' : 'DSSE envelope'} signed by ${signers.map((s) => s.keyid.slice(0, 8)).join(', ')}\n`);
-  },
+  }),
 };
 
 const lintCommand: CommandModule<object, LintArgs> = {
@@ -98,7 +111,7 @@ const lintCommand: CommandModule<object, LintArgs> = {
   builder: (y) => y
     .positional('file', { type: 'string', demandOption: true })
     .option('json', { type: 'boolean', default: false, describe: 'print the messages as JSON' }) as any,
-  handler: async (argv) => {
+  handler: (argv) => oneLineErrors(async () => {
     const core = await import('@custody/core');
     const { doc, signed } = await readLayoutDocument(argv.file);
     const keys = signed ? undefined : await loadDocumentKeys(doc, argv.file, true);
@@ -110,7 +123,7 @@ const lintCommand: CommandModule<object, LintArgs> = {
       process.stdout.write(errors ? `${errors} error(s)\n` : `${argv.file}: ok${messages.length ? ` (${messages.length} warning(s))` : ''}\n`);
     }
     if (errors) setExitCode(1);
-  },
+  }),
 };
 
 const graphCommand: CommandModule<object, GraphArgs> = {
@@ -119,11 +132,11 @@ const graphCommand: CommandModule<object, GraphArgs> = {
   builder: (y) => y
     .positional('file', { type: 'string', demandOption: true })
     .option('format', { choices: ['mermaid', 'dot'] as const, default: 'mermaid' as const }) as any,
-  handler: async (argv) => {
+  handler: (argv) => oneLineErrors(async () => {
     const core = await import('@custody/core');
     const { doc } = await readLayoutDocument(argv.file);
     process.stdout.write(core.renderLayoutGraph(doc, argv.format));
-  },
+  }),
 };
 
 export const layoutCommand: CommandModule<object, object> = {

@@ -71,7 +71,8 @@ async function ensureEcKey(key: KeyObject, file: string): Promise<void> {
   const curve = key.asymmetricKeyDetails?.namedCurve;
   const supported = ['prime256v1', 'secp384r1', 'secp521r1'];
   if (key.asymmetricKeyType !== 'ec' || !supported.includes(curve ?? '')) {
-    const what = key.asymmetricKeyType === 'ec' ? `an EC key on curve ${curve ?? '?'}` : `a${key.asymmetricKeyType === 'ed25519' ? 'n' : ''} ${key.asymmetricKeyType} key`;
+    const names: Record<string, string> = { ed25519: 'an Ed25519 key', ed448: 'an Ed448 key', rsa: 'an RSA key', 'rsa-pss': 'an RSA-PSS key' };
+    const what = key.asymmetricKeyType === 'ec' ? `an EC key on curve ${curve ?? '?'}` : names[key.asymmetricKeyType ?? ''] ?? `a ${key.asymmetricKeyType ?? 'unknown'} key`;
     throw new CustodyError('KEY_UNSUPPORTED',
       `model_signing key signatures need an elliptic-curve key (P-256, P-384 or P-521); this is ${what} (create one with: custody keygen NAME --type ecdsa-p256)`,
       { file });
@@ -260,13 +261,6 @@ const verifyCommand: CommandModule<object, VerifyArgs> = {
     };
     try {
       await requireDirectory(argv.dir);
-      let signatureText: string;
-      try {
-        signatureText = await readFile(signaturePath, 'utf8');
-      } catch (e) {
-        const code = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'FILE_NOT_FOUND' : 'FILE_UNREADABLE';
-        throw new CustodyError(code, `cannot read the signature: ${(e as Error).message}`, { file: signaturePath, cause: e });
-      }
       const model = await import('@custody/plugin-model');
       let verifier: import('@custody/plugin-model').ModelBundleVerifier;
       let signer: Record<string, unknown>;
@@ -287,6 +281,13 @@ const verifyCommand: CommandModule<object, VerifyArgs> = {
             signer = { kind: 'keyless', identity: r.identity.subject, issuer: r.identity.issuer, signingTimes: r.signingTimes.map((t) => t.toISOString()) };
           },
         });
+      }
+      let signatureText: string;
+      try {
+        signatureText = await readFile(signaturePath, 'utf8');
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'FILE_NOT_FOUND' : 'FILE_UNREADABLE';
+        throw new CustodyError(code, `cannot read the signature: ${(e as Error).message}`, { file: signaturePath, cause: e });
       }
       const signed = await model.verifyModel(argv.dir, signatureText, { verifier, ignorePaths, signatureFile: signaturePath });
       const files = filesOf(signed.resources, signed.serialization.method);

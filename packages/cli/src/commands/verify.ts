@@ -1,6 +1,19 @@
 import type { CommandModule } from 'yargs';
 import { setExitCode } from '../output.ts';
 
+/** Error messages that quote file content (e.g. JSON.parse's) may hold newlines; the CLI prints one line. */
+async function oneLineErrors<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    const { CustodyError, isCustodyError } = await import('@custody/core');
+    if (isCustodyError(e) && /[\r\n]/.test(e.message)) {
+      throw new CustodyError(e.code, e.message.replace(/\s*[\r\n]+\s*/g, ' '), { file: e.file, cause: e });
+    }
+    throw e;
+  }
+}
+
 interface VerifyArgs {
   layout: string;
   'layout-key': string[];
@@ -8,6 +21,24 @@ interface VerifyArgs {
   param?: string[];
   json: boolean;
   'inspection-timeout': number;
+}
+
+/**
+ * Reads a file named on the command line. (Not @custody/sign's readTextFile: loading the sign
+ * package pulls in sigstore, which costs more than verifying a 10,000-artifact chain.)
+ */
+async function readText(path: string, maxBytes?: number): Promise<string> {
+  const { readFile, stat } = await import('node:fs/promises');
+  const { CustodyError } = await import('@custody/core');
+  try {
+    if (maxBytes !== undefined && (await stat(path)).size > maxBytes) throw new CustodyError('KEY_INVALID', 'not a key: file too large', { file: path });
+    return await readFile(path, 'utf8');
+  } catch (e) {
+    if (e instanceof CustodyError) throw e;
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new CustodyError('FILE_NOT_FOUND', 'no such file', { file: path, cause: e });
+    throw new CustodyError('FILE_UNREADABLE', code === 'EISDIR' ? 'is a directory, not a file' : `cannot read: ${code ?? (e as Error).message}`, { file: path, cause: e });
+  }
 }
 
 /** `k=v` pairs → params; a pair without `=` is bad input. */
@@ -33,15 +64,14 @@ export const verifyCommand: CommandModule<object, VerifyArgs> = {
     .option('param', { type: 'array', string: true, describe: 'NAME=VALUE substituted for {NAME} in rules, expected commands and inspection runs' })
     .option('json', { type: 'boolean', default: false, describe: 'print the report as JSON (schemas/verify-report.schema.json)' })
     .option('inspection-timeout', { type: 'number', default: 300, describe: 'seconds an inspection may run' }) as any,
-  handler: async (argv) => {
+  handler: (argv) => oneLineErrors(async () => {
     const core = await import('@custody/core');
-    const { readTextFile, loadPublicKey } = await import('@custody/sign');
     const { directoryLinkSource, createInspectionRunner } = await import('@custody/engine');
     const params = await parseParams(argv.param);
     if (!(argv['inspection-timeout'] > 0)) throw new core.CustodyError('USAGE', '--inspection-timeout must be a positive number of seconds');
-    const layout = core.parseSignedFile(await readTextFile(argv.layout), argv.layout);
+    const layout = core.parseSignedFile(await readText(argv.layout), argv.layout);
     const layoutKeys = [];
-    for (const k of argv['layout-key']) layoutKeys.push(await loadPublicKey(String(k)));
+    for (const k of argv['layout-key']) layoutKeys.push(core.parsePublicKeyText(await readText(String(k), 1 << 20), String(k)));
     const links = await directoryLinkSource(argv['link-dir']);
     const runner = createInspectionRunner({ workdir: process.cwd(), timeoutMs: argv['inspection-timeout'] * 1000 });
     let report;
@@ -53,5 +83,5 @@ export const verifyCommand: CommandModule<object, VerifyArgs> = {
     if (argv.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
     else process.stdout.write(core.renderVerificationTree(report, `custody verify ${argv.layout}`));
     if (report.verdict !== 'pass') setExitCode(1);
-  },
+  }),
 };

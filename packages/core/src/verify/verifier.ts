@@ -94,8 +94,9 @@ function loadBody(signed: SignedFile<unknown>, file: string): LoadedBody {
   throw new CustodyError('SCHEMA_INVALID', `not in-toto link or layout metadata (_type ${JSON.stringify(isPlainObject(body) ? body._type ?? null : typeof body)})`, { file });
 }
 
-function normalizerFor(loaded: LoadedBody, file: string): (b: unknown) => unknown {
-  return loaded.kind === 'layout' ? (b) => normalizeLayout(b, file) : (b) => normalizeLink(b, file);
+/** The signed body as the model holds it — already normalized when the file was loaded. */
+function normalizerFor(loaded: LoadedBody): (b: unknown) => unknown {
+  return () => loaded.body;
 }
 
 function keyFromLayout(layout: LayoutBody, keyid: string): PublicKey | undefined {
@@ -199,7 +200,7 @@ function checkSignatures(layout: LayoutBody, loaded: Map<string, LoadedLink[]>, 
       if (!verifyKeyid) { entry.reason = 'keyid not authorized for this step'; continue; }
       const key = keyFromLayout(layout, verifyKeyid);
       if (!key) { entry.reason = 'key type not supported'; continue; }
-      if (!verifySignedFile(link.signed, key, normalizerFor(link.loaded, link.file))) {
+      if (!verifySignedFile(link.signed, key, normalizerFor(link.loaded))) {
         entry.reason = `no valid signature by ${key.keyid.slice(0, 8)}`;
         continue;
       }

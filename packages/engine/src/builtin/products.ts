@@ -7,6 +7,10 @@ import { resolve } from 'node:path';
 export function productsPlugin(hooks: StepHooks, state: StepState): void {
   hooks.product.tapPromise({ name: 'custody:products' }, async (ctx) => {
     const o = state.options;
+    if (o.observedProducts) {
+      ctx.products = o.observedProducts;
+      return;
+    }
     ctx.products = await recordArtifacts(o.products ?? [], {
       basePath: resolve(state.workdir, o.basePath ?? '.'),
       exclude: o.exclude,
