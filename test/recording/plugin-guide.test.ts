@@ -45,6 +45,10 @@ test('the example plugin from docs/plugins.md works from a folder outside the wo
     const pred = JSON.parse(ev.stdout);
     assert.equal(pred.predicateType, 'https://example.com/attestation/inventory/v0.1');
     assert.equal(pred.predicate.largest.length, 1);
+    // …also by its name, since the config names it
+    const byName = await custody(['evidence', 'inventory', '--json'], { cwd: d });
+    assert.equal(byName.code, 0, byName.stderr);
+    assert.equal(JSON.parse(byName.stdout).predicate.largest.length, 2); // options from the config: top 2
     const unknown = await custody(['evidence', './inventory-plugin.mjs', '--bottom', '1'], { cwd: d });
     assert.equal(unknown.code, 2);
     assert.match(unknown.stderr, /plugin 'inventory' has no option --bottom \(options: --top\)/);

@@ -29,8 +29,17 @@ export const evidenceCommand: CommandModule<object, EvidenceArgs> = {
     const { builtinPlugins } = await import('../builtin-plugins.ts');
     const cwd = process.cwd();
     const { config, baseDir } = await engine.loadConfig(cwd, argv.config);
-    const configured = engine.pluginSpecs(config.plugins ?? []).find((s) => s.use === argv.plugin);
-    const loaded = await engine.loadPlugin({ use: argv.plugin, options: configured?.options }, { registry: builtinPlugins, baseDir: configured ? baseDir : cwd });
+    const specs = engine.pluginSpecs(config.plugins ?? []);
+    const configured = specs.find((s) => s.use === argv.plugin);
+    let loaded: Awaited<ReturnType<typeof engine.loadPlugin>> | undefined;
+    if (!configured && !builtinPlugins.has(argv.plugin)) {
+      // `custody evidence inventory` for a plugin configured as ./plugins/inventory.mjs
+      for (const s of specs.filter((x) => !builtinPlugins.has(x.use))) {
+        const candidate = await engine.loadPlugin(s, { registry: builtinPlugins, baseDir });
+        if (candidate.plugin.name === argv.plugin) loaded = candidate;
+      }
+    }
+    loaded ??= await engine.loadPlugin({ use: argv.plugin, options: configured?.options }, { registry: builtinPlugins, baseDir: configured ? baseDir : cwd });
     const declared = loaded.plugin.cliOptions ?? {};
     const options: Record<string, unknown> = { ...loaded.options };
     for (const [key, value] of Object.entries(argv)) {
