@@ -1,11 +1,16 @@
 /** `pnpm bench`: runs every benchmark, one after the other (they compete for the same 2 cores). */
 import { benchHash } from './hash.ts';
+import { benchVerify } from './verify.ts';
 
-const benches: { name: string; run: () => Promise<void> }[] = [
+// Add a benchmark: export an async function from bench/<name>.ts and list it here.
+const benches: { name: string; run: () => Promise<unknown> }[] = [
   { name: 'hash', run: benchHash },
+  { name: 'verify', run: () => benchVerify() },
 ];
 
+const only = process.argv.slice(2);
 for (const b of benches) {
+  if (only.length > 0 && !only.includes(b.name)) continue;
   await b.run();
   console.log('');
 }

@@ -52,7 +52,7 @@ function timed(cmd: string, args: string[], cwd: string): Promise<{ ms: number; 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 /** Writes the chain into `dir`: root.layout (signed by the owner), owner.pub (sslib JSON), 3 links. */
-async function writeChain(dir: string, artifacts: number): Promise<void> {
+async function writeChain(dir: string, artifacts: number, perDirectoryRules: boolean): Promise<void> {
   const owner = party();
   const fn = party();
   const files: Record<string, Record<string, string>> = {};
@@ -62,14 +62,20 @@ async function writeChain(dir: string, artifacts: number): Promise<void> {
   const step = (name: string, materials: string[][], products: string[][]) => ({
     _type: 'step', name, threshold: 1, pubkeys: [fn.key.keyid], expected_command: [], expected_materials: materials, expected_products: products,
   });
+  // One MATCH per source folder (100 rules per list) instead of one `src/*` rule: every rule
+  // filters the whole remaining queue, in both implementations.
+  const dirs = Array.from({ length: Math.min(100, artifacts) }, (_, i) => `src/dir${i}`);
+  const match = (from: string, side = 'PRODUCTS') => (perDirectoryRules
+    ? dirs.map((d) => ['MATCH', `${d}/*`, 'WITH', side, 'FROM', from])
+    : [['MATCH', 'src/*', 'WITH', side, 'FROM', from]]);
   const layout = normalizeLayout({
     _type: 'layout', expires: '2099-01-01T00:00:00Z', readme: 'verify benchmark', keys: { [fn.key.keyid]: fn.key.sslib }, inspect: [],
     steps: [
       step('fetch', [], [['CREATE', 'src/*'], ['DISALLOW', '*']]),
-      step('build', [['MATCH', 'src/*', 'WITH', 'PRODUCTS', 'FROM', 'fetch'], ['DISALLOW', '*']],
+      step('build', [...match('fetch'), ['DISALLOW', '*']],
         [['MATCH', '*', 'IN', 'src', 'WITH', 'PRODUCTS', 'IN', 'src', 'FROM', 'fetch'], ['DISALLOW', '*']]),
-      step('package', [['MATCH', 'src/*', 'WITH', 'PRODUCTS', 'FROM', 'build'], ['DISALLOW', '*']],
-        [['MATCH', '*', 'WITH', 'MATERIALS', 'FROM', 'package'], ['DISALLOW', '*']]),
+      step('package', [...match('build'), ['DISALLOW', '*']],
+        [...match('package', 'MATERIALS'), ['DISALLOW', '*']]),
     ],
   });
   await writeFile(join(dir, 'root.layout'), serializeMetablock(await signMetablock<unknown>(layout, owner.signer)));
@@ -85,13 +91,13 @@ async function writeChain(dir: string, artifacts: number): Promise<void> {
   }
 }
 
-export async function benchVerify(opts: { artifacts?: number; runs?: number; log?: (line: string) => void } = {}): Promise<VerifyBenchResult> {
+export async function benchVerify(opts: { artifacts?: number; runs?: number; perDirectoryRules?: boolean; log?: (line: string) => void } = {}): Promise<VerifyBenchResult> {
   const artifacts = opts.artifacts ?? 10_000;
   const runs = opts.runs ?? 3;
   const log = opts.log ?? ((l: string) => console.log(l));
   const dir = process.env.CUSTODY_BENCH_KEEP ?? await mkdtemp(join(tmpdir(), 'custody-bench-verify-'));
   try {
-    await writeChain(dir, artifacts);
+    await writeChain(dir, artifacts, opts.perDirectoryRules ?? false);
     const ours: number[] = [];
     const ref: number[] = [];
     let custodyExit = -1;
@@ -120,7 +126,7 @@ export async function benchVerify(opts: { artifacts?: number; runs?: number; log
       custodyMedianMs: median(ours), referenceMedianMs: median(ref), ratio: median(ref) / median(ours),
       custodyExit, referenceExit, sameVerdict: custodyExit === referenceExit,
     };
-    log(`verify: 3 steps × ${artifacts} artifacts, MATCH rules, ${runs} run(s) each`);
+    log(`verify: 3 steps × ${artifacts} artifacts, ${opts.perDirectoryRules ? 'one MATCH rule per folder (100 per list)' : 'one MATCH rule per list'}, ${runs} run(s) each`);
     log(`  custody verify  median ${result.custodyMedianMs.toFixed(0)} ms  (exit ${custodyExit})`);
     log(`  in-toto-verify  median ${result.referenceMedianMs.toFixed(0)} ms  (exit ${referenceExit})`);
     log(`  ratio ${result.ratio.toFixed(1)}× (target ≥ 10×)  same verdict: ${result.sameVerdict ? 'yes' : 'NO'}`);
@@ -133,5 +139,5 @@ export async function benchVerify(opts: { artifacts?: number; runs?: number; log
 
 // `node --import tsx bench/verify.ts` runs it alone.
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  await benchVerify();
+  await benchVerify({ perDirectoryRules: process.argv.includes('--per-directory-rules') });
 }

@@ -24,7 +24,7 @@ test('the example plugin from docs/plugins.md works from a folder outside the wo
   try {
     for (const [name, text] of blocks) writeFileSync(join(d, name), text);
     const pair = generateKeyPair('ed25519');
-    writeFileSync(join(d, 'alice.pem'), pair.privatePem, { mode: 0o600 });
+    writeFileSync(join(d, 'alice'), pair.privatePem, { mode: 0o600 }); // what `custody keygen alice` writes
     writeFileSync(join(d, 'alice.pub'), pair.publicPem);
     mkdirSync(join(d, 'attestations'));
     const r = await custody(['run', '--step', 'train', '--products', 'model', '--', 'sh', '-c', 'mkdir -p model && echo weights > model/w.bin && echo tiny > model/t.txt'], { cwd: d });

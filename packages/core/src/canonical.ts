@@ -29,7 +29,9 @@ function write(value: unknown, out: string[]): void {
       out.push(String(value));
       return;
     case 'string':
-      out.push('"', value.replace(/\\/g, '\\\\').replace(/"/g, '\\"'), '"');
+      // JSON.stringify agrees with OLPC unless the string holds control characters or lone
+      // surrogates (which it escapes and OLPC writes raw); it is much faster on large links.
+      out.push(SAFE_FOR_STRINGIFY.test(value) ? JSON.stringify(value) : '"' + value.replace(/\\/g, '\\\\').replace(/"/g, '\\"') + '"');
       return;
     case 'object': {
       if (Array.isArray(value)) {
@@ -39,7 +41,7 @@ function write(value: unknown, out: string[]): void {
         return;
       }
       const obj = value as Record<string, unknown>;
-      const keys = Object.keys(obj).filter((k) => obj[k] !== undefined).sort(compareCodePoints);
+      const keys = sortKeys(Object.keys(obj).filter((k) => obj[k] !== undefined));
       out.push('{');
       keys.forEach((k, i) => {
         if (i) out.push(',');
@@ -53,6 +55,14 @@ function write(value: unknown, out: string[]): void {
     default:
       throw new CustodyError('CANONICAL_JSON', `canonical JSON cannot encode a value of type ${typeof value}`);
   }
+}
+
+const SAFE_FOR_STRINGIFY = /^[^\x00-\x1f\ud800-\udfff]*$/;
+const HAS_HIGH_UNITS = /[\ud800-\uffff]/;
+
+/** UTF-16 order equals code point order unless a key holds units at or above U+D800. */
+function sortKeys(keys: string[]): string[] {
+  return keys.some((k) => HAS_HIGH_UNITS.test(k)) ? keys.sort(compareCodePoints) : keys.sort();
 }
 
 /** Python sorts str keys by code point; JS's default sort compares UTF-16 units. */

@@ -47,6 +47,8 @@ export type ErrorCode =
   | 'OCI_LAYOUT_INVALID'
   | 'IMAGE_BUILD_FAILED'
   | 'REGISTRY_ERROR'
+  // a pipeline step's command or plugins failed (`custody pipeline run` exits 1)
+  | 'STEP_FAILED'
   // verification
   | 'SIGNATURE_INVALID'
   | 'LAYOUT_SIGNATURE'

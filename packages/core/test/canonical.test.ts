@@ -15,3 +15,15 @@ test('pythonJsonDumps matches json.dumps(indent=1, sort_keys=True)', () => {
   assert.equal(pythonJsonDumps({ b: [], a: { c: 'é\n' }, d: [1, 2] }),
     '{\n "a": {\n  "c": "\\u00e9\\n"\n },\n "b": [],\n "d": [\n  1,\n  2\n ]\n}');
 });
+
+test('encodeCanonical equals securesystemslib encode_canonical on awkward strings and keys', async () => {
+  const { execFileSync } = await import('node:child_process');
+  const samples = ['plain', 'new\nline', 'tab\t', 'ctl\u0001', 'quote"back\\slash', 'ünï', '\u2028', '\u007f',
+    'emoji \u{1F600}', '\uE000', '\uFFFD', 'mixed é\n"\\'];
+  const doc: Record<string, unknown> = { list: samples };
+  samples.forEach((s, i) => { doc[s] = i; });
+  const py = execFileSync('/usr/bin/python3', ['-c',
+    'import sys,json; from securesystemslib.formats import encode_canonical; sys.stdout.buffer.write(encode_canonical(json.loads(sys.stdin.read())).encode("utf-8"))'],
+  { input: JSON.stringify(doc) });
+  assert.equal(encodeCanonical(doc), py.toString('utf8'));
+});

@@ -130,7 +130,9 @@ test('unknown layout fields are dropped before checking the signature, as the re
   const text = JSON.parse(await signedLayout(layoutBody(), alice));
   text.signed.steps[0].plugins = ['git'];
   text.signed.extra = 1;
-  assert.equal((await run(JSON.stringify(text), await chainFiles())).verdict, 'pass');
+  const r = await run(JSON.stringify(text), await chainFiles());
+  assert.equal(r.verdict, 'pass');
+  assert.deepEqual(r.warnings, ['steps[0]: field(s) plugins of a legacy layout are not covered by its signature and were ignored']);
 });
 
 test('an expired layout fails after the signature check (LAYOUT_EXPIRED)', async () => {
@@ -253,6 +255,17 @@ test('DSSE links and layouts verify over the raw payload', async () => {
   env.payload = Buffer.from(JSON.stringify(body)).toString('base64');
   files.set(linkFileName('package', carl.key.keyid), JSON.stringify(env));
   assert.equal((await run(layout, files)).failure?.code, 'THRESHOLD');
+});
+
+test('a DSSE Statement with the link predicate v0.3 counts as the link', async () => {
+  const desc = (m: ArtifactMap) => Object.entries(m).map(([name, digest]) => ({ name, digest }));
+  const statement = {
+    _type: 'https://in-toto.io/Statement/v1', subject: desc(PACKAGE.products), predicateType: 'https://in-toto.io/attestation/link/v0.3',
+    predicate: { name: 'package', command: PACKAGE.command, materials: desc(PACKAGE.materials), byproducts: {}, environment: {} },
+  };
+  const env = await signDsse(Buffer.from(JSON.stringify(statement)), IN_TOTO_PAYLOAD_TYPE, carl.signer);
+  const r = await run(await signedLayout(layoutBody(), alice), await chainFiles({ [linkFileName('package', carl.key.keyid)]: serializeDsse(env) }));
+  assert.equal(r.verdict, 'pass', JSON.stringify(r.failure));
 });
 
 test('bad input throws an input error instead of a verdict', async () => {

@@ -3,7 +3,8 @@
  * from the working folder up to the project root. Paths inside are made absolute relative to
  * the file that holds them.
  */
-import { dirname, resolve } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { CustodyError } from '@custody/core';
 import { CONFIG_SCHEMA } from './config-schema.ts';
 import type { PluginSpec } from './plugins/load.ts';
@@ -63,8 +64,36 @@ function validateConfig(value: unknown, file: string): CustodyConfig {
   return v as CustodyConfig;
 }
 
+/**
+ * Whether cosmiconfig's 'project' search from `cwd` could find anything: the same folders
+ * (up to the first one holding package.json/package.yaml), the same file names. Lets a run
+ * without configuration skip loading cosmiconfig, whose bundle pulls in the TypeScript
+ * compiler for its .ts loader.
+ */
+function configCandidateExists(cwd: string): boolean {
+  let dir = resolve(cwd);
+  for (;;) {
+    for (const place of CONFIG_SEARCH_PLACES) {
+      const file = join(dir, place);
+      if (!existsSync(file)) continue;
+      if (place !== 'package.json') return true;
+      try {
+        const pkg = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+        if (pkg && typeof pkg === 'object' && pkg.custody !== undefined && pkg.custody !== null) return true;
+      } catch {
+        return true; // let cosmiconfig report the broken file
+      }
+    }
+    if (existsSync(join(dir, 'package.json')) || existsSync(join(dir, 'package.yaml'))) return false;
+    const parent = dirname(dir);
+    if (parent === dir) return false;
+    dir = parent;
+  }
+}
+
 /** Loads the configuration: `explicitFile` if given, else the nearest one from `cwd`. */
 export async function loadConfig(cwd: string, explicitFile?: string): Promise<LoadedConfig> {
+  if (!explicitFile && !configCandidateExists(cwd)) return { config: {}, baseDir: cwd };
   const mod = (await import('cosmiconfig')) as typeof import('cosmiconfig') & { default?: typeof import('cosmiconfig') };
   // CommonJS package: named export under tsx, `default` inside the esbuild bundle.
   const cosmiconfig = mod.cosmiconfig ?? mod.default!.cosmiconfig;

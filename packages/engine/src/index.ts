@@ -22,3 +22,4 @@ export type { CustodyConfig, LoadedConfig, PluginConfigEntry } from './config.ts
 export { CONFIG_SCHEMA } from './config-schema.ts';
 export { directoryLinkSource, createInspectionRunner } from './verify-io/index.ts';
 export type { InspectionRunnerOptions, DisposableInspectionRunner } from './verify-io/index.ts';
+export * from './pipeline/index.ts';

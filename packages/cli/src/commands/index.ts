@@ -10,7 +10,8 @@ import { verifyCommand } from './verify.ts';
 import { layoutCommand } from './layout.ts';
 import { verifyBundleCommand } from './verify-bundle.ts';
 import { modelCommand } from './model.ts';
+import { pipelineCommand } from './pipeline.ts';
 
 // Each command lives in its own module; handlers import heavy packages lazily.
 // Add a command by importing its module here.
-export const commands: CommandModule<any, any>[] = [keygenCommand, keyCommand, linkCommand, runCommand, recordCommand, evidenceCommand, pluginsCommand, verifyBundleCommand, verifyCommand, layoutCommand, modelCommand];
+export const commands: CommandModule<any, any>[] = [keygenCommand, keyCommand, linkCommand, runCommand, recordCommand, evidenceCommand, pluginsCommand, verifyBundleCommand, verifyCommand, layoutCommand, modelCommand, pipelineCommand];

@@ -59,6 +59,8 @@ const signCommand: CommandModule<object, SignArgs> = {
   handler: (argv) => oneLineErrors(async () => {
     const core = await import('@custody/core');
     const sign = await import('@custody/sign');
+    if (!argv.key?.length) throw new core.CustodyError('USAGE', 'missing --key KEY (the layout owner\'s private key)');
+    if (!argv.output) throw new core.CustodyError('USAGE', 'missing -o FILE (the signed layout to write)');
     const passphrase = argv['passphrase-file'] ? await sign.readPassphraseFile(argv['passphrase-file']) : undefined;
     const signers = [];
     for (const k of argv.key) signers.push(await sign.loadSigner(String(k), { passphrase }));

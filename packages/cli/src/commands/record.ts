@@ -13,6 +13,13 @@ const startCommand: CommandModule<object, RecordArgs> = {
   builder: (y) =>
     keyOptions(y).option('materials', { alias: 'm', type: 'array', string: true, describe: 'paths hashed now' }) as unknown as Argv<RecordArgs>,
   handler: async (argv) => {
+    const { CustodyError } = await import('@custody/core');
+    const { existsSync } = await import('node:fs');
+    const { resolve } = await import('node:path');
+    const base = resolve(process.cwd(), argv.basePath ?? '.');
+    for (const m of argv.materials ?? []) {
+      if (!existsSync(resolve(base, m))) throw new CustodyError('FILE_NOT_FOUND', 'material path does not exist', { file: m });
+    }
     const prepared = await prepareStep(argv, { plugins: false });
     const { recordStart } = await import('@custody/engine');
     const { basename } = await import('node:path');

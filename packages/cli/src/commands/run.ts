@@ -42,13 +42,15 @@ export interface StepArgs {
 
 /** Loads config, signer and plugins for a step; everything that can fail does so before any command runs. */
 export async function prepareStep(argv: StepArgs, opts: { plugins: boolean }) {
-  const { resolve } = await import('node:path');
-  const { CustodyError } = await import('@custody/core');
+  const [{ resolve }, { CustodyError }, { loadSigner, readPassphraseFile }, engine, { builtinPlugins, DEFAULT_STEP_PLUGINS }] = await Promise.all([
+    import('node:path'),
+    import('@custody/core'),
+    import('@custody/sign'),
+    import('@custody/engine'),
+    import('../builtin-plugins.ts'),
+  ]);
   // yargs reports a missing --step through cli.ts's fail() only after the handler has run.
   if (typeof argv.step !== 'string' || argv.step === '') throw new CustodyError('USAGE', 'Missing required argument: step');
-  const { loadSigner, readPassphraseFile } = await import('@custody/sign');
-  const engine = await import('@custody/engine');
-  const { builtinPlugins, DEFAULT_STEP_PLUGINS } = await import('../builtin-plugins.ts');
   const cwd = process.cwd();
   const { config, baseDir } = await engine.loadConfig(cwd, argv.config);
   const keyPath = argv.key ?? (config.key ? resolve(baseDir, config.key) : undefined);

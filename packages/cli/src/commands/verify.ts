@@ -67,6 +67,9 @@ export const verifyCommand: CommandModule<object, VerifyArgs> = {
   handler: (argv) => oneLineErrors(async () => {
     const core = await import('@custody/core');
     const { directoryLinkSource, createInspectionRunner } = await import('@custody/engine');
+    // (yargs' demandOption does not stop the handler under this CLI's fail() hook; check here.)
+    if (!argv.layout) throw new core.CustodyError('USAGE', 'missing --layout FILE');
+    if (!argv['layout-key']?.length) throw new core.CustodyError('USAGE', 'missing --layout-key KEY (every key given must have signed the layout)');
     const params = await parseParams(argv.param);
     if (!(argv['inspection-timeout'] > 0)) throw new core.CustodyError('USAGE', '--inspection-timeout must be a positive number of seconds');
     const layout = core.parseSignedFile(await readText(argv.layout), argv.layout);
@@ -77,6 +80,13 @@ export const verifyCommand: CommandModule<object, VerifyArgs> = {
     let report;
     try {
       report = await core.verifySupplyChain({ layout, layoutKeys, now: new Date(), params, links, runInspection: runner.run, layoutFile: argv.layout });
+    } catch (e) {
+      // Link files are named relative to the link dir in core; name them as the user would.
+      if (core.isCustodyError(e) && e.file && /\.link$/.test(e.file) && argv['link-dir'] !== '.') {
+        const { join } = await import('node:path');
+        throw new core.CustodyError(e.code, e.message, { file: join(argv['link-dir'], e.file), cause: e });
+      }
+      throw e;
     } finally {
       await runner.dispose();
     }

@@ -12,7 +12,7 @@ import { CustodyError, type ErrorCode } from '../errors.ts';
 import { parseSignedFile, verifySignedFile, type SignedFile } from '../envelope.ts';
 import { publicKeyFromSslib, type PublicKey } from '../keys.ts';
 import { normalizeLink, linkFileName, type ArtifactMap, type LinkBody } from '../model/link.ts';
-import { normalizeLayout, parseExpires, isPlainObject, type LayoutBody, type StepBody } from '../model/layout.ts';
+import { normalizeLayout, parseExpires, isPlainObject, stepExtensionFields, type LayoutBody } from '../model/layout.ts';
 import { applyArtifactRules, hashDictEqual, type RuleLink } from '../rules/engine.ts';
 import { pythonListRepr } from '../rules/parse.ts';
 import type { Check, CheckName, LinkSource, SignerEntry, VerificationReport, VerifyInput, InspectionRunner } from './types.ts';
@@ -87,10 +87,40 @@ export function substituteLayoutParameters(layout: LayoutBody, params: Record<st
   };
 }
 
+const LINK_PREDICATE_V03 = 'https://in-toto.io/attestation/link/v0.3';
+
+/** ResourceDescriptors (`name`, `digest`) → an artifact map. */
+function descriptorsToArtifacts(list: unknown, file: string): ArtifactMap {
+  if (list === undefined) return {};
+  if (!Array.isArray(list)) throw new CustodyError('SCHEMA_INVALID', 'link predicate: materials/subject must be lists of resource descriptors', { file });
+  const out: ArtifactMap = {};
+  for (const d of list) {
+    const name = isPlainObject(d) ? d.name ?? d.uri : undefined;
+    if (typeof name !== 'string' || !isPlainObject(d) || (d.digest !== undefined && !isPlainObject(d.digest))) {
+      throw new CustodyError('SCHEMA_INVALID', 'link predicate: a resource descriptor needs a name and a digest object', { file });
+    }
+    out[name] = { ...(d.digest as Record<string, string> | undefined) };
+  }
+  return out;
+}
+
 function loadBody(signed: SignedFile<unknown>, file: string): LoadedBody {
   const body = signed.body;
   if (isPlainObject(body) && body._type === 'layout') return { kind: 'layout', body: normalizeLayout(body, file) };
   if (isPlainObject(body) && body._type === 'link') return { kind: 'link', body: normalizeLink(body, file) };
+  // A DSSE Statement with the in-toto link predicate (ITE-6 form): signed over the raw payload,
+  // read as the equivalent legacy link (products = subject).
+  if (signed.format === 'dsse' && isPlainObject(body) && typeof body._type === 'string' && body._type.startsWith('https://in-toto.io/Statement/')
+    && body.predicateType === LINK_PREDICATE_V03 && isPlainObject(body.predicate)) {
+    const p = body.predicate;
+    return {
+      kind: 'link',
+      body: normalizeLink({
+        _type: 'link', name: p.name, command: p.command ?? [], materials: descriptorsToArtifacts(p.materials, file),
+        products: descriptorsToArtifacts(body.subject, file), byproducts: p.byproducts ?? {}, environment: p.environment ?? {},
+      }, file),
+    };
+  }
   throw new CustodyError('SCHEMA_INVALID', `not in-toto link or layout metadata (_type ${JSON.stringify(isPlainObject(body) ? body._type ?? null : typeof body)})`, { file });
 }
 
@@ -201,7 +231,11 @@ function checkSignatures(layout: LayoutBody, loaded: Map<string, LoadedLink[]>, 
       const key = keyFromLayout(layout, verifyKeyid);
       if (!key) { entry.reason = 'key type not supported'; continue; }
       if (!verifySignedFile(link.signed, key, normalizerFor(link.loaded))) {
-        entry.reason = `no valid signature by ${key.keyid.slice(0, 8)}`;
+        const sigs = link.signed.format === 'metablock' ? link.signed.metablock.signatures : link.signed.envelope.signatures;
+        const by = sigs.map((x) => x.keyid.slice(0, 8) || '(no keyid)');
+        entry.reason = sigs.some((x) => x.keyid === key.keyid)
+          ? `signature by ${key.keyid.slice(0, 8)} does not verify (edited after signing?)`
+          : `not signed by ${key.keyid.slice(0, 8)}${by.length ? ` (signed by ${by.join(', ')})` : ' (no signatures)'}`;
         continue;
       }
       entry.valid = true;
@@ -288,7 +322,14 @@ async function verifyLayoutBody(layout: LayoutBody, source: LinkSource, stepName
   }
 
   const reduced = new Map<string, LinkBody>();
-  for (const step of layout.steps) reduced.set(step.name, stepLinks.get(step.name)![0].link);
+  for (const step of layout.steps) {
+    const first = stepLinks.get(step.name)![0];
+    if (!first) {
+      // Only reachable with threshold < 1; the reference crashes here (IndexError).
+      throw new Failed('LINK_NOT_FOUND', 'links', `Step '${step.name}' has no link metadata (threshold ${step.threshold})`, step.name);
+    }
+    reduced.set(step.name, first.link);
+  }
 
   // 9: step rules, materials then products, in layout order
   const ruleLinks = new Map<string, RuleLink>(reduced);
@@ -343,6 +384,13 @@ export async function verifySupplyChain(input: VerifyInput): Promise<Verificatio
     }
     let layout = normalizeLayout(input.layout.body, file);
     checkLayout(input.layout, layout, input.layoutKeys, input.now, file, checks);
+    if (input.layout.format === 'metablock') {
+      // The reference's model drops unknown step fields before checking signatures, so in a
+      // metablock they are unsigned: say so, and never act on them.
+      for (const [i, fields] of Object.entries(stepExtensionFields(input.layout.body))) {
+        ctx.warnings.push(`steps[${i}]: field(s) ${fields.join(', ')} of a legacy layout are not covered by its signature and were ignored`);
+      }
+    }
     if (input.params !== undefined) layout = substituteLayoutParameters(layout, input.params);
     await verifyLayoutBody(layout, input.links, '', ctx, checks);
     return { verdict: 'pass', failure: null, warnings: ctx.warnings, checks };

@@ -43,9 +43,10 @@ export async function validatePredicate(plugin: CustodyPlugin, p: Predicate): Pr
   if (p.subject !== undefined) {
     if (!Array.isArray(p.subject)) fail('subject must be an array of resource descriptors');
     for (const s of p.subject!) {
-      if (!s || typeof s !== 'object' || (s.name === undefined && s.uri === undefined && s.digest === undefined)) {
-        fail('each subject needs at least one of name, uri, digest');
-      }
+      const digest = s?.digest;
+      const digestOk = !!digest && typeof digest === 'object' && Object.keys(digest).length > 0 && Object.values(digest).every((v) => typeof v === 'string' && /^[0-9a-fA-F]+$/.test(v));
+      // Verifiers match subjects by digest (and core's Statement model requires one).
+      if (!s || typeof s !== 'object' || !digestOk) fail('each subject needs a digest: { algorithm: hex }');
     }
   }
   const schema = plugin.schemas?.[p.predicateType];
