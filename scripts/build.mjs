@@ -24,6 +24,8 @@ try {
     outExtension: { '.js': '.mjs' },
     sourcemap: 'linked',
     logLevel: 'warning',
+    // cosmiconfig can load TypeScript configs; bundling the compiler would cost every start-up.
+    external: ['typescript'],
     // Some CommonJS dependencies call require() on Node built-ins; give the ESM bundle one.
     banner: { js: "import { createRequire as __custodyCreateRequire } from 'node:module'; const require = __custodyCreateRequire(import.meta.url);" },
   });
