@@ -18,6 +18,20 @@ function walk(dir) {
   }
 }
 for (const r of roots) walk(join(root, r));
+// The suite tests against real peers; name what is missing instead of failing obscurely.
+const peers = [
+  ['in-toto-verify', 'Debian package in-toto (the python reference 1.3.1)'],
+  ['buildah', 'Debian package buildah'],
+  ['docker-registry', 'Debian package docker-registry'],
+  ['git', 'Debian package git'],
+  ['openssl', 'Debian package openssl'],
+];
+const missing = peers.filter(([cmd]) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status !== 0);
+if (missing.length) {
+  console.error(`The test suite needs: ${missing.map(([c, p]) => `${c} (${p})`).join(', ')}.`);
+  console.error('Install them with: sudo apt-get install -y in-toto buildah docker-registry git openssl  (.ci/run does this)');
+  process.exit(1);
+}
 const filter = process.argv.slice(2);
 const selected = filter.length ? files.filter((f) => filter.some((x) => f.includes(x))) : files;
 if (selected.length === 0) {

@@ -13,6 +13,46 @@ export function encodeCanonical(value: unknown): string {
   return out.join('');
 }
 
+const NEEDS_GENERAL_PATH = /\\[bfnrtu]|[\ud800-\uffff]/;
+
+/**
+ * True when `value` is plain JSON data (null, booleans, integers, strings, dense arrays,
+ * plain objects) whose object keys are already in ascending UTF-16 order — what JSON.parse
+ * returns for metadata written with sorted keys. Signed links are large; checking the shape
+ * and serializing natively is several times faster than the general encoder.
+ */
+function isStringifyShaped(value: unknown): boolean {
+  if (value === null) return true;
+  switch (typeof value) {
+    case 'string': case 'boolean': return true;
+    case 'number': return Number.isInteger(value);
+    case 'object': {
+      if (Array.isArray(value)) {
+        for (let i = 0; i < value.length; i++) {
+          const item: unknown = value[i];
+          if (item === undefined || !isStringifyShaped(item)) return false;
+        }
+        return true;
+      }
+      const proto: unknown = Object.getPrototypeOf(value);
+      if (proto !== Object.prototype && proto !== null) return false;
+      const obj = value as Record<string, unknown>;
+      let prev: string | undefined;
+      for (const k in obj) {
+        if (!Object.prototype.hasOwnProperty.call(obj, k)) return false;
+        const v = obj[k];
+        if (v === undefined) return false;
+        if (prev !== undefined && !(prev < k)) return false;
+        prev = k;
+        if (typeof v === 'string') continue;
+        if (!isStringifyShaped(v)) return false;
+      }
+      return true;
+    }
+    default: return false;
+  }
+}
+
 /** The canonical form as UTF-8 bytes — what gets signed. */
 export function canonicalBytes(value: unknown): Buffer {
   return Buffer.from(encodeCanonical(value), 'utf8');
@@ -34,6 +74,14 @@ function write(value: unknown, out: string[]): void {
       out.push(SAFE_FOR_STRINGIFY.test(value) ? JSON.stringify(value) : '"' + value.replace(/\\/g, '\\\\').replace(/"/g, '\\"') + '"');
       return;
     case 'object': {
+      if (isStringifyShaped(value)) {
+        // Keys already in order, integers only, plain data: JSON.stringify writes the same
+        // bytes unless a string needed an escape OLPC does not make (control characters, lone
+        // surrogates: `\b \f \n \r \t \uXXXX`) or a key may sort differently by code
+        // point (units >= U+D800). Either shows in its output; then take the general path.
+        const json = JSON.stringify(value);
+        if (!NEEDS_GENERAL_PATH.test(json)) { out.push(json); return; }
+      }
       if (Array.isArray(value)) {
         out.push('[');
         value.forEach((item, i) => { if (i) out.push(','); write(item, out); });

@@ -4,6 +4,7 @@ export * from './keys.ts';
 export * from './envelope.ts';
 export * from './model/link.ts';
 export * from './statement.ts';
+export * from './identity.ts';
 export * from './cel/index.ts';
 export * from './attestations/index.ts';
 export * from './compat/index.ts';

@@ -23,3 +23,5 @@ export { CONFIG_SCHEMA } from './config-schema.ts';
 export { directoryLinkSource, createInspectionRunner } from './verify-io/index.ts';
 export type { InspectionRunnerOptions, DisposableInspectionRunner } from './verify-io/index.ts';
 export * from './pipeline/index.ts';
+export { createAttestationCollector, readLinkDirAttestations, stepOfAttestationName } from './verify-io/attestations.ts';
+export type { AttestationFile, AttestationCollectorOptions } from './verify-io/attestations.ts';

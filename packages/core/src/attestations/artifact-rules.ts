@@ -9,6 +9,7 @@
 import { posix } from 'node:path';
 import type { ResourceDescriptor, Statement } from '../statement.ts';
 import { statementArtifacts } from '../statement.ts';
+import type { KeylessIdentity } from '../identity.ts';
 
 export interface ArtifactRuleEntry {
   rule: string;
@@ -22,7 +23,10 @@ export interface ArtifactRuleEntry {
 /** A verified claim: an attestation whose DSSE signature by `keyid` checked out. */
 export interface VerifiedClaim {
   step: string;
+  /** The functionary id: the keyid, or `keylessFunctionaryId(identity)` for a certificate signer. */
   keyid: string;
+  /** The certificate identity of a keyless signer (matched against identity functionaries). */
+  identity?: KeylessIdentity;
   statement: Statement;
   /** Where it came from (file name), for the report. */
   source?: string;

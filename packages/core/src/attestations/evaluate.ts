@@ -15,6 +15,8 @@
  *   expectedProducts are applied to each claim as well.
  */
 import type { ErrorCode } from '../errors.ts';
+import { functionaryLabel, functionaryMatches } from '../identity.ts';
+import type { FunctionaryRef } from '../identity.ts';
 import { compileRule, evaluateRule, substituteParams } from '../cel/rules.ts';
 import type { CompiledRule } from '../cel/rules.ts';
 import { statementArtifacts } from '../statement.ts';
@@ -33,15 +35,18 @@ export interface ExpectedAttribute {
 export interface ExpectedPredicate {
   predicateType: string;
   expectedAttributes?: ExpectedAttribute[];
-  /** keyids allowed to make this claim; absent = the step's `pubkeys` (custody layouts). */
-  functionaries?: string[];
+  /**
+   * Who may make this claim: keyids, or identity policies `{issuer, subject|subjectPattern}` for
+   * keyless signers; absent = the step's `pubkeys` (custody layouts).
+   */
+  functionaries?: FunctionaryRef[];
   threshold?: number;
 }
 
 export interface AttestationStepPolicy {
   name: string;
-  /** The step's functionaries in an in-toto layout; the default for expectedPredicates. */
-  pubkeys?: string[];
+  /** The step's functionaries in an in-toto layout (keyids, and identities); the default for expectedPredicates. */
+  pubkeys?: FunctionaryRef[];
   expectedMaterials?: string[];
   expectedProducts?: string[];
   expectedPredicates?: ExpectedPredicate[];
@@ -76,6 +81,7 @@ export interface ClaimEntry {
 
 export interface ExpectedPredicateEntry {
   predicateType: string;
+  /** keyids, and identities as `subject (issuer …)` / `/pattern/ (issuer …)`. */
   functionaries: string[];
   threshold: number;
   verdict: 'pass' | 'fail' | 'skipped';
@@ -176,7 +182,7 @@ function evaluateClaim(
       if (outcome.observed) re.observed = outcome.observed;
       if (attr.warn) {
         re.verdict = 'warn';
-        warnings.push(`step ${step.name}: ${ep.predicateType} by ${claim.keyid.slice(0, 8)}: ${rule.source}: ${re.message}`);
+        warnings.push(`step ${step.name}: ${ep.predicateType} by ${functionaryLabel(claim.keyid)}: ${rule.source}: ${re.message}`);
       } else {
         re.verdict = 'fail';
         if (entry.verdict === 'pass') {
@@ -220,19 +226,25 @@ export function evaluateAttestationSteps(
     }
     for (const ep of step.expectedPredicates ?? []) {
       const threshold = ep.threshold && ep.threshold > 0 ? ep.threshold : 1;
-      const functionaries = [...(ep.functionaries ?? step.pubkeys ?? [])];
+      const refs: FunctionaryRef[] = [...(ep.functionaries ?? step.pubkeys ?? [])];
+      const functionaries = refs.map((f) => (typeof f === 'string' ? f : functionaryLabel(f)));
       const entry: ExpectedPredicateEntry = { predicateType: ep.predicateType, functionaries, threshold, verdict: 'pass', accepted: [], claims: [] };
       stepEntry.predicates.push(entry);
       const ofType = claims.filter((c) => c.statement.predicateType === ep.predicateType);
-      const unauthorized = [...new Set(ofType.filter((c) => !functionaries.includes(c.keyid)).map((c) => c.keyid))];
+      const authorized = (c: VerifiedClaim): boolean => refs.some((f) => functionaryMatches(f, c));
+      const unauthorized = [...new Set(ofType.filter((c) => !authorized(c)).map((c) => c.keyid))];
       if (unauthorized.length > 0) {
-        warnings.push(`step ${step.name}: ignored ${ep.predicateType} claims by keys not listed as functionaries: ${unauthorized.map((k) => k.slice(0, 8)).join(', ')}`);
+        warnings.push(`step ${step.name}: ignored ${ep.predicateType} claims by keys not listed as functionaries: ${unauthorized.map((k) => functionaryLabel(k)).join(', ')}`);
       }
-      // functionaries in layout order, their claims in a fixed order
+      // distinct functionary ids (keyid, or issuer+subject) in layout order, their claims in a fixed order
       const byKey = new Map<string, VerifiedClaim[]>();
-      for (const k of functionaries) {
-        const mine = ofType.filter((c) => c.keyid === k).sort((a, b) => (a.source ?? '').localeCompare(b.source ?? ''));
-        if (mine.length > 0) byKey.set(k, mine);
+      for (const f of refs) {
+        const mine = ofType.filter((c) => !byKey.has(c.keyid) && functionaryMatches(f, c)).sort((a, b) => (a.keyid.localeCompare(b.keyid)) || (a.source ?? '').localeCompare(b.source ?? ''));
+        for (const c of mine) {
+          const list = byKey.get(c.keyid);
+          if (list) list.push(c);
+          else byKey.set(c.keyid, [c]);
+        }
       }
       const attrs = ep.expectedAttributes ?? [];
       if (byKey.size === 0 && attrs.length > 0 && attrs.every((a) => a.allowIfNoClaim)) {
@@ -244,7 +256,7 @@ export function evaluateAttestationSteps(
       if (byKey.size < threshold) {
         entry.verdict = 'fail';
         entry.message = byKey.size === 0
-          ? `no ${ep.predicateType} attestation for step ${step.name} from its functionaries (${functionaries.map((k) => k.slice(0, 8)).join(', ') || 'none listed'})`
+          ? `no ${ep.predicateType} attestation for step ${step.name} from its functionaries (${refs.map((k) => functionaryLabel(k)).join(', ') || 'none listed'})`
           : `threshold not met for step ${step.name}: ${byKey.size} of ${threshold} functionaries attested ${ep.predicateType}`;
         stepEntry.verdict = 'fail';
         fail({ code: 'THRESHOLD', check: 'threshold', step: step.name, message: entry.message });
@@ -256,7 +268,7 @@ export function evaluateAttestationSteps(
         entry.claims.push(...results);
         const bad = results.find((r) => r.verdict === 'fail');
         if (!bad) entry.accepted.push(keyid);
-        else firstFailure ??= { artifact: bad.artifactRules.some((a) => a.verdict === 'fail'), message: `claim by ${keyid.slice(0, 8)}${bad.source ? ` (${bad.source})` : ''}: ${bad.message}` };
+        else firstFailure ??= { artifact: bad.artifactRules.some((a) => a.verdict === 'fail'), message: `claim by ${functionaryLabel(keyid)}${bad.source ? ` (${bad.source})` : ''}: ${bad.message}` };
       }
       if (entry.verdict !== 'fail' && entry.accepted.length < threshold) {
         entry.verdict = 'fail';

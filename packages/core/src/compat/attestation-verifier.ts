@@ -140,7 +140,7 @@ export function compatLayoutFromDocument(doc: unknown, file?: string): CompatLay
     names.add(name);
     const expectedPredicates = readExpectedPredicates(r, so.expectedPredicates, `${p}.expectedPredicates`);
     expectedPredicates.forEach((ep, j) => (ep.functionaries ?? []).forEach((k) => {
-      if (!keys[k]) r.fail(`${p}.expectedPredicates[${j}].functionaries`, `key ${k} is not in functionaries`);
+      if (typeof k === 'string' && !keys[k]) r.fail(`${p}.expectedPredicates[${j}].functionaries`, `key ${k} is not in functionaries`);
     }));
     return {
       name,

@@ -13,8 +13,6 @@ export interface LinkBody {
   environment: Record<string, unknown>;
 }
 
-const HEX = /^[a-fA-F0-9]+$/;
-
 function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
@@ -23,17 +21,32 @@ function invalid(message: string, fileName?: string): never {
   throw new CustodyError('SCHEMA_INVALID', `invalid link: ${message}`, { file: fileName });
 }
 
+/** Same as `/^[a-fA-F0-9]+$/.test(s)`, without a regex call per digest (links hold many). */
+function isHex(s: string): boolean {
+  const n = s.length;
+  if (n === 0) return false;
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (!((c >= 48 && c <= 57) || (c >= 97 && c <= 102) || (c >= 65 && c <= 70))) return false;
+  }
+  return true;
+}
+
 function artifactMap(v: unknown, field: string, fileName?: string): ArtifactMap {
   if (!isPlainObject(v)) invalid(`field \`${field}\` must be an object`, fileName);
   const out: ArtifactMap = {};
-  for (const [path, hashes] of Object.entries(v)) {
+  for (const path of Object.keys(v)) {
+    const hashes = v[path];
     if (!isPlainObject(hashes)) invalid(`${field}[${JSON.stringify(path)}] must be an object of hex digests`, fileName);
-    for (const [alg, digest] of Object.entries(hashes)) {
-      if (typeof digest !== 'string' || !HEX.test(digest)) {
+    const copy: Record<string, string> = {};
+    for (const alg of Object.keys(hashes)) {
+      const digest = hashes[alg];
+      if (typeof digest !== 'string' || !isHex(digest)) {
         invalid(`${field}[${JSON.stringify(path)}].${alg} must be a hex digest`, fileName);
       }
+      copy[alg] = digest;
     }
-    out[path] = { ...(hashes as Record<string, string>) };
+    out[path] = copy;
   }
   return out;
 }

@@ -1,5 +1,6 @@
 /** The verification report as a tree a person reads in ten seconds. */
 import type { Check, VerificationReport } from './types.ts';
+import { functionaryLabel } from '../identity.ts';
 
 const MAX_LISTED = 5;
 
@@ -24,12 +25,15 @@ function renderCheck(c: Check, indent: string, out: string[]): void {
     case 'links':
       out.push(`${indent}${m} links        ${c.files?.length ?? 0} file(s), threshold ${c.threshold}${c.files?.length ? `: ${c.files.join(', ')}` : ''}`);
       if (c.verdict === 'fail') out.push(`${indent}    ${printable(c.message)}`);
+      renderRejected(c, indent, out);
       return;
     case 'threshold': {
       out.push(`${indent}${m} signers      ${c.counted}/${c.threshold} required`);
       for (const s of c.signers ?? []) {
-        out.push(`${indent}    ${s.valid ? '✓' : '✗'} ${s.keyid.slice(0, 8)}  ${s.file}${s.kind === 'layout' ? ' (sublayout)' : ''}${s.format === 'dsse' ? ' [dsse]' : ''}${s.reason ? `  — ${s.reason}` : ''}`);
+        const who = s.identity ? printable(s.identity) : s.keyid.slice(0, 8);
+        out.push(`${indent}    ${s.valid ? '✓' : '✗'} ${who}  ${printable(s.file)}${s.kind === 'layout' ? ' (sublayout)' : ''}${s.format !== 'metablock' ? ` [${s.format}]` : ''}${s.reason ? `  — ${printable(s.reason)}` : ''}`);
       }
+      renderRejected(c, indent, out);
       return;
     }
     case 'threshold-agreement':
@@ -51,12 +55,45 @@ function renderCheck(c: Check, indent: string, out: string[]): void {
       if (c.verdict === 'pass' && c.unconsumed?.length) out.push(`${indent}    · left (allowed): ${listed(c.unconsumed)}`);
       return;
     }
+    case 'predicate-rules':
+      renderPredicates(c, indent, out);
+      return;
     case 'inspection':
       out.push(`${indent}${m} run          ${printable((c.command ?? []).join(' '))}  → exit ${c.exitCode}`);
       return;
     default:
       out.push(`${indent}${m} ${c.check.padEnd(12)} ${printable(c.message)}`);
   }
+}
+
+function renderRejected(c: Check, indent: string, out: string[]): void {
+  for (const r of c.rejected ?? []) out.push(`${indent}    ✗ ${printable(r.file)}  — rejected ${r.code}: ${printable(r.reason)}`);
+}
+
+const RULE_MARK: Record<string, string> = { pass: '✓', fail: '✗', warn: '!', 'no-claim': '–', skipped: '–' };
+
+function shortValue(v: unknown): string {
+  const s = JSON.stringify(v) ?? 'undefined';
+  return printable(s.length > 120 ? `${s.slice(0, 117)}...` : s);
+}
+
+/** Each expected predicate, its claims, each rule with its verdict, and the values a failed rule saw. */
+function renderPredicates(c: Check, indent: string, out: string[]): void {
+  out.push(`${indent}${mark(c.verdict)} predicates   ${(c.predicates ?? []).length} expected`);
+  for (const p of c.predicates ?? []) {
+    out.push(`${indent}    ${RULE_MARK[p.verdict]} ${printable(p.predicateType)}  ${p.accepted.length}/${p.threshold} functionar${p.threshold === 1 ? 'y' : 'ies'}${p.message ? `  — ${printable(p.message)}` : ''}`);
+    for (const claim of p.claims) {
+      out.push(`${indent}        ${RULE_MARK[claim.verdict]} by ${printable(functionaryLabel(claim.functionary))}${claim.source ? `  ${printable(claim.source)}` : ''}`);
+      for (const a of claim.artifactRules) {
+        out.push(`${indent}            ${RULE_MARK[a.verdict]} ${a.side}: ${printable(a.rule)}${a.message ? `  — ${printable(a.message)}` : ''}`);
+      }
+      for (const r of claim.rules) {
+        out.push(`${indent}            ${RULE_MARK[r.verdict]} ${printable(r.rule)}${r.verdict !== 'pass' && r.message ? `  — ${printable(r.message)}` : ''}`);
+        for (const [path, value] of Object.entries(r.observed ?? {})) out.push(`${indent}                saw ${printable(path)} = ${shortValue(value)}`);
+      }
+    }
+  }
+  renderRejected(c, indent, out);
 }
 
 function renderGroups(checks: Check[], indent: string): string[] {
@@ -84,6 +121,7 @@ function renderGroups(checks: Check[], indent: string): string[] {
 export function renderVerificationTree(report: VerificationReport, title = 'custody verify'): string {
   const out: string[] = [];
   out.push(`${title}: ${report.verdict === 'pass' ? 'PASS' : 'FAIL'}`);
+  if (report.layoutSigned === false) out.push('  ! layout is NOT signed: its integrity and author are not checked');
   out.push(...renderGroups(report.checks, '  '));
   if (report.warnings.length) {
     out.push('warnings:');

@@ -4,6 +4,9 @@ import type { SignedFile } from '../envelope.ts';
 import type { ArtifactMap } from '../model/link.ts';
 import type { InspectionBody } from '../model/layout.ts';
 import type { ArtifactRuleOutcome } from '../rules/engine.ts';
+import type { IdentityPolicy } from '../identity.ts';
+import type { VerifiedClaim } from '../attestations/artifact-rules.ts';
+import type { ExpectedPredicateEntry } from '../attestations/evaluate.ts';
 
 /** Where link files come from; paths are relative to the link dir (`clone.1a2b3c4d.link`, `package.1a2b3c4d/tar.5e6f7a8b.link`). */
 export interface LinkSource {
@@ -22,6 +25,49 @@ export interface InspectionResult {
 /** Runs an inspection's `run` command and records `.` before and after (the caller's I/O). */
 export type InspectionRunner = (inspection: InspectionBody) => Promise<InspectionResult>;
 
+/** The Sigstore trust root a layout names for its keyless functionaries. */
+export interface TrustedRootRef {
+  /** A trusted_root.json, relative to the layout file. */
+  path?: string;
+  /** Its SHA-256 (hex): the layout's signature covers the trust root through it. */
+  sha256?: string;
+  /** The trusted root document itself, inline in the layout. */
+  inline?: Record<string, unknown>;
+}
+
+/** Who may sign attestations of one step: the keys and identities the verified layout lists. */
+export interface AttestationStepRequest {
+  name: string;
+  keys: PublicKey[];
+  identities: IdentityPolicy[];
+}
+
+export interface AttestationRequest {
+  steps: AttestationStepRequest[];
+  trustedRoot?: TrustedRootRef;
+}
+
+/** An attestation file that did not verify (or could not be read); it contributes nothing. */
+export interface AttestationRejection {
+  file: string;
+  step?: string;
+  code: string;
+  reason: string;
+}
+
+export interface CollectedAttestations {
+  /** Verified claims per step (signature, certificate, identity checked by the collector). */
+  claimsByStep: Record<string, VerifiedClaim[]>;
+  rejected: AttestationRejection[];
+}
+
+/**
+ * The caller's I/O: finds the attestations (Sigstore bundles, DSSE Statements) of the layout's
+ * steps and verifies each against the step's keys and identities. Called once, after the
+ * layout's signature and expiry were checked.
+ */
+export type AttestationCollector = (request: AttestationRequest) => Promise<CollectedAttestations>;
+
 export interface VerifyInput {
   layout: SignedFile<unknown>;
   /** Every key given must have a valid signature on the layout. */
@@ -31,6 +77,11 @@ export interface VerifyInput {
   params?: Record<string, string>;
   links: LinkSource;
   runInspection?: InspectionRunner;
+  /**
+   * Attestations beside the links: link Statements (counted as the step's links, also by
+   * keyless functionaries) and the claims expectedPredicates rules read (step 10).
+   */
+  attestations?: AttestationCollector;
   /** Name of the layout file, for messages about it. */
   layoutFile?: string;
 }
@@ -43,7 +94,10 @@ export type CheckName =
 export interface SignerEntry {
   keyid: string;
   file: string;
-  format: 'metablock' | 'dsse';
+  /** 'sigstore': a Sigstore bundle verified by the attestation collector. */
+  format: 'metablock' | 'dsse' | 'sigstore';
+  /** A keyless signer's identity (`subject (issuer …)`). */
+  identity?: string;
   /** 'layout' for a sublayout. */
   kind: 'link' | 'layout';
   valid: boolean;
@@ -72,6 +126,10 @@ export interface Check {
   /** inspection */
   command?: string[];
   exitCode?: number;
+  /** predicate-rules: every expected predicate with its claims, rules and verdicts. */
+  predicates?: ExpectedPredicateEntry[];
+  /** links / threshold / predicate-rules: attestation files of the step that did not verify. */
+  rejected?: AttestationRejection[];
   /** sublayout: the nested verification. */
   keyid?: string;
   linkDir?: string;
@@ -90,4 +148,8 @@ export interface VerificationReport {
   failure: VerificationFailure | null;
   warnings: string[];
   checks: Check[];
+  /** attestation-verifier layouts: false when the layout carries no signature at all. */
+  layoutSigned?: boolean;
+  /** 'attestation-verifier' when the layout was read in that format. */
+  layoutFormat?: 'in-toto' | 'attestation-verifier';
 }

@@ -6,7 +6,12 @@
  *
  *  1 layout signatures   2 expiry          3 parameter substitution   4 load links
  *  5 link signatures + thresholds          6 sublayouts (recursive)   7 command alignment (warning)
- *  8 threshold agreement 9 step rules      10 inspections             11 inspection rules
+ *  8 threshold agreement 9 step rules      10 predicate rules (expectedPredicates, CEL)
+ *  11 inspections        12 inspection rules
+ *
+ * Attestations (Sigstore bundles, DSSE Statements) come from the caller's collector, verified
+ * against the keys and identities the layout lists for their step: link Statements count as the
+ * step's links (keyless functionaries have no other way to sign one), every claim feeds step 10.
  */
 import { CustodyError, type ErrorCode } from '../errors.ts';
 import { parseSignedFile, verifySignedFile, type SignedFile } from '../envelope.ts';
@@ -15,7 +20,14 @@ import { normalizeLink, linkFileName, type ArtifactMap, type LinkBody } from '..
 import { normalizeLayout, parseExpires, isPlainObject, stepExtensionFields, type LayoutBody } from '../model/layout.ts';
 import { applyArtifactRules, hashDictEqual, type RuleLink } from '../rules/engine.ts';
 import { pythonListRepr } from '../rules/parse.ts';
-import type { Check, CheckName, LinkSource, SignerEntry, VerificationReport, VerifyInput, InspectionRunner } from './types.ts';
+import type {
+  AttestationRequest, Check, CheckName, CollectedAttestations, LinkSource, AttestationRejection, SignerEntry, VerificationReport, VerifyInput, InspectionRunner,
+} from './types.ts';
+import { LINK_PREDICATE_TYPE, statementToLink } from '../statement.ts';
+import { functionaryLabel, functionaryMatches, isIdentityPolicy, type FunctionaryRef, type IdentityPolicy } from '../identity.ts';
+import type { VerifiedClaim } from '../attestations/artifact-rules.ts';
+import { evaluateAttestationSteps, type AttestationStepPolicy } from '../attestations/evaluate.ts';
+import { readLayoutExtensions, type LayoutExtensions } from './extensions.ts';
 
 /** A verification failure on its way up to the report. */
 class Failed extends Error {
@@ -30,8 +42,17 @@ type LoadedBody = { kind: 'link'; body: LinkBody } | { kind: 'layout'; body: Lay
 interface LoadedLink {
   keyid: string;
   file: string;
-  signed: SignedFile<unknown>;
+  /** A link file (checked at step 5) … */
+  signed?: SignedFile<unknown>;
+  /** … or a link Statement the attestation collector already verified. */
+  claim?: VerifiedClaim;
   loaded: LoadedBody;
+}
+
+/** Attestations and custody extensions of the root layout (none for sublayouts). */
+interface Attestations {
+  ext: LayoutExtensions;
+  collected: CollectedAttestations;
 }
 
 /** What a step ends up with after sublayouts are summarized. */
@@ -41,6 +62,7 @@ interface RunContext {
   now: Date;
   runInspection?: InspectionRunner;
   warnings: string[];
+  params?: Record<string, string>;
 }
 
 /** `<step>.<keyid[:8]>` — the reference's SUBLAYOUT_LINK_DIR_FORMAT. */
@@ -181,12 +203,44 @@ function checkLayout(signed: SignedFile<unknown>, layout: LayoutBody, keys: Publ
   checks.push({ check: 'layout-expiry', verdict: 'pass', expires: layout.expires, message: `expires ${layout.expires}` });
 }
 
-/** Step 4: `<step>.<keyid8>.link` for every authorized keyid (and subkey); fewer than threshold → LinkNotFound. */
-async function loadLinks(layout: LayoutBody, source: LinkSource, checks: Check[]): Promise<Map<string, LoadedLink[]>> {
+/** A step's functionaries: its pubkeys, plus the keyids and identities of the `functionaries` extension. */
+function stepFunctionaries(step: { name: string; pubkeys: string[] }, att?: Attestations): FunctionaryRef[] {
+  const extra = att?.ext.steps.get(step.name)?.functionaries ?? [];
+  return [...step.pubkeys, ...extra.filter((f) => typeof f !== 'string' || !step.pubkeys.includes(f))];
+}
+
+function rejectedOf(att: Attestations | undefined, step: string): AttestationRejection[] {
+  return (att?.collected.rejected ?? []).filter((r) => r.step === step);
+}
+
+/**
+ * A failure of a step whose attestation files were rejected says why they were: with one reason
+ * for all of them (a wrong identity, a bad signature) that reason's code is the failure's code.
+ */
+function failWithRejections(code: ErrorCode, check: CheckName, message: string, step: string, rejected: AttestationRejection[]): Failed {
+  if (rejected.length === 0) return new Failed(code, check, message, step);
+  const codes = [...new Set(rejected.map((r) => r.code))];
+  const verificationCodes: string[] = ['SIGNATURE_INVALID', 'IDENTITY_MISMATCH', 'CERTIFICATE_INVALID', 'TLOG_INVALID', 'KEYID_MISMATCH', 'PAYLOAD_TYPE', 'STATEMENT_INVALID'];
+  const finalCode = codes.length === 1 && verificationCodes.includes(codes[0]) ? codes[0] as ErrorCode : code;
+  const why = rejected.map((r) => `${r.file}: ${r.reason}`).join('; ');
+  return new Failed(finalCode, check, `${message} (rejected ${why})`, step);
+}
+
+function signerFormat(claim: VerifiedClaim): 'sigstore' | 'dsse' {
+  return /\.sigstore\.json$/.test(claim.source ?? '') ? 'sigstore' : 'dsse';
+}
+
+/**
+ * Step 4: `<step>.<keyid8>.link` for every authorized keyid (and subkey), then verified link
+ * Statements by functionaries without a link file; fewer than threshold → LinkNotFound.
+ */
+async function loadLinks(layout: LayoutBody, source: LinkSource, checks: Check[], att?: Attestations): Promise<Map<string, LoadedLink[]>> {
   const out = new Map<string, LoadedLink[]>();
   for (const step of layout.steps) {
     const byKeyid = new Map<string, LoadedLink>();
-    for (const authorized of step.pubkeys) {
+    const refs = stepFunctionaries(step, att);
+    const keyids = refs.filter((f): f is string => typeof f === 'string');
+    for (const authorized of keyids) {
       for (const keyid of [authorized, ...subkeyIds(layout, authorized)]) {
         if (byKeyid.has(keyid)) continue;
         const file = linkFileName(step.name, keyid);
@@ -196,20 +250,39 @@ async function loadLinks(layout: LayoutBody, source: LinkSource, checks: Check[]
         byKeyid.set(keyid, { keyid, file, signed, loaded: loadBody(signed, file) });
       }
     }
+    const rejected = rejectedOf(att, step.name);
+    const linkClaims = (att?.collected.claimsByStep[step.name] ?? [])
+      .filter((c) => c.statement.predicateType === LINK_PREDICATE_TYPE)
+      .sort((a, b) => (a.source ?? '').localeCompare(b.source ?? ''));
+    for (const claim of linkClaims) {
+      if (byKeyid.has(claim.keyid)) continue; // a link file by the same functionary wins
+      if (!refs.some((f) => functionaryMatches(f, claim))) continue; // reported by step 10, if anywhere
+      const file = claim.source ?? `${step.name} link statement`;
+      try {
+        const body = normalizeLink(statementToLink(claim.statement, file), file);
+        if (body.name !== step.name) throw new CustodyError('STATEMENT_INVALID', `link statement names step ${JSON.stringify(body.name)}, not ${JSON.stringify(step.name)}`, { file });
+        byKeyid.set(claim.keyid, { keyid: claim.keyid, file, claim, loaded: { kind: 'link', body } });
+      } catch (e) {
+        if (!(e instanceof CustodyError)) throw e;
+        rejected.push({ file, step: step.name, code: e.code, reason: e.message });
+        att!.collected.rejected.push({ file, step: step.name, code: e.code, reason: e.message });
+      }
+    }
     const files = [...byKeyid.values()].map((l) => l.file);
+    const base = { step: step.name, threshold: step.threshold, files, ...(rejected.length ? { rejected } : {}) };
     if (byKeyid.size < step.threshold) {
       const message = `Step '${step.name}' requires '${step.threshold}' link metadata file(s), found '${byKeyid.size}'.`;
-      checks.push({ check: 'links', verdict: 'fail', step: step.name, threshold: step.threshold, files, message });
-      throw new Failed('LINK_NOT_FOUND', 'links', message, step.name);
+      checks.push({ check: 'links', verdict: 'fail', ...base, message });
+      throw failWithRejections('LINK_NOT_FOUND', 'links', message, step.name, rejected);
     }
-    checks.push({ check: 'links', verdict: 'pass', step: step.name, threshold: step.threshold, files, message: `found ${files.length} link file(s)` });
+    checks.push({ check: 'links', verdict: 'pass', ...base, message: `found ${files.length} link file(s)` });
     out.set(step.name, [...byKeyid.values()]);
   }
   return out;
 }
 
-/** Step 5: keep links validly signed by an authorized key; count distinct (main) keys against the threshold. */
-function checkSignatures(layout: LayoutBody, loaded: Map<string, LoadedLink[]>, checks: Check[]): Map<string, LoadedLink[]> {
+/** Step 5: keep links validly signed by an authorized key; count distinct (main) keys and identities against the threshold. */
+function checkSignatures(layout: LayoutBody, loaded: Map<string, LoadedLink[]>, checks: Check[], att?: Attestations): Map<string, LoadedLink[]> {
   const mainForSubkey = new Map<string, string>();
   for (const [keyid] of Object.entries(layout.keys)) for (const sub of subkeyIds(layout, keyid)) mainForSubkey.set(sub, keyid);
   const verified = new Map<string, LoadedLink[]>();
@@ -218,7 +291,18 @@ function checkSignatures(layout: LayoutBody, loaded: Map<string, LoadedLink[]>, 
     const signers: SignerEntry[] = [];
     const usedMain: string[] = [];
     for (const link of loaded.get(step.name) ?? []) {
-      const entry: SignerEntry = { keyid: link.keyid, file: link.file, format: link.signed.format, kind: link.loaded.kind, valid: false };
+      if (link.claim) {
+        // verified by the collector against this step's keys and identities
+        signers.push({
+          keyid: link.keyid, file: link.file, format: signerFormat(link.claim), kind: 'link', valid: true,
+          ...(link.claim.identity ? { identity: functionaryLabel(link.claim.identity) } : {}),
+        });
+        usedMain.push(link.keyid);
+        good.push(link);
+        continue;
+      }
+      const signedFile = link.signed!;
+      const entry: SignerEntry = { keyid: link.keyid, file: link.file, format: signedFile.format, kind: link.loaded.kind, valid: false };
       signers.push(entry);
       let verifyKeyid: string | undefined;
       for (const authorized of step.pubkeys) {
@@ -230,8 +314,8 @@ function checkSignatures(layout: LayoutBody, loaded: Map<string, LoadedLink[]>, 
       if (!verifyKeyid) { entry.reason = 'keyid not authorized for this step'; continue; }
       const key = keyFromLayout(layout, verifyKeyid);
       if (!key) { entry.reason = 'key type not supported'; continue; }
-      if (!verifySignedFile(link.signed, key, normalizerFor(link.loaded))) {
-        const sigs = link.signed.format === 'metablock' ? link.signed.metablock.signatures : link.signed.envelope.signatures;
+      if (!verifySignedFile(signedFile, key, normalizerFor(link.loaded))) {
+        const sigs = signedFile.format === 'metablock' ? signedFile.metablock.signatures : signedFile.envelope.signatures;
         const by = sigs.map((x) => x.keyid.slice(0, 8) || '(no keyid)');
         entry.reason = sigs.some((x) => x.keyid === key.keyid)
           ? `signature by ${key.keyid.slice(0, 8)} does not verify (edited after signing?)`
@@ -247,7 +331,7 @@ function checkSignatures(layout: LayoutBody, loaded: Map<string, LoadedLink[]>, 
     if (counted < step.threshold) {
       const message = `Step '${step.name}' requires at least '${step.threshold}' links validly signed by different authorized functionaries. Only found '${counted}'`;
       checks.push({ check: 'threshold', verdict: 'fail', ...base, message });
-      throw new Failed('THRESHOLD', 'threshold', message, step.name);
+      throw failWithRejections('THRESHOLD', 'threshold', message, step.name, rejectedOf(att, step.name));
     }
     checks.push({ check: 'threshold', verdict: 'pass', ...base, message: `${counted} of ${step.threshold} required signer(s)` });
     verified.set(step.name, good);
@@ -267,9 +351,9 @@ function summaryLink(layout: LayoutBody, reduced: Map<string, LinkBody>, name: s
 interface LayoutRun { summary: LinkBody }
 
 /** Steps 4–11 for one (sub)layout whose signatures and expiry were checked. */
-async function verifyLayoutBody(layout: LayoutBody, source: LinkSource, stepName: string, ctx: RunContext, checks: Check[]): Promise<LayoutRun> {
-  const loaded = await loadLinks(layout, source, checks);
-  const verified = checkSignatures(layout, loaded, checks);
+async function verifyLayoutBody(layout: LayoutBody, source: LinkSource, stepName: string, ctx: RunContext, checks: Check[], att?: Attestations): Promise<LayoutRun> {
+  const loaded = await loadLinks(layout, source, checks, att);
+  const verified = checkSignatures(layout, loaded, checks, att);
 
   // 6: sublayouts, verified with the key that signed them, links in <step>.<keyid8>/
   const stepLinks = new Map<string, StepLink[]>();
@@ -278,12 +362,13 @@ async function verifyLayoutBody(layout: LayoutBody, source: LinkSource, stepName
     for (const l of verified.get(step.name) ?? []) {
       if (l.loaded.kind === 'link') { list.push({ keyid: l.keyid, file: l.file, link: l.loaded.body }); continue; }
       const key = keyFromLayout(layout, l.keyid)!;
+      const sublayoutFile = l.signed!;
       const dir = sublayoutLinkDir(step.name, l.keyid);
       const subChecks: Check[] = [];
       const entry: Check = { check: 'sublayout', verdict: 'pass', step: step.name, keyid: l.keyid, linkDir: dir, checks: subChecks, message: '' };
       checks.push(entry);
       try {
-        checkLayout(l.signed, l.loaded.body, [key], ctx.now, l.file, subChecks);
+        checkLayout(sublayoutFile, l.loaded.body, [key], ctx.now, l.file, subChecks);
         const run = await verifyLayoutBody(l.loaded.body, prefixed(source, dir), step.name, ctx, subChecks);
         entry.message = `sublayout signed by ${l.keyid.slice(0, 8)} verified (links in ${dir}/)`;
         list.push({ keyid: l.keyid, file: l.file, link: run.summary });
@@ -335,7 +420,10 @@ async function verifyLayoutBody(layout: LayoutBody, source: LinkSource, stepName
   const ruleLinks = new Map<string, RuleLink>(reduced);
   for (const step of layout.steps) applyItemRules(step.name, step, ruleLinks, 'artifact-rules', checks);
 
-  // 10: inspections (run by the caller), all before any inspection rule
+  // 10: predicate rules (custody DSSE layouts with expectedPredicates)
+  if (att) checkPredicateRules(layout, att, ctx, checks);
+
+  // 11: inspections (run by the caller), all before any inspection rule
   for (const inspection of layout.inspect) {
     if (!ctx.runInspection) throw new CustodyError('USAGE', `layout has inspection ${inspection.name} but no inspection runner was given`);
     const result = await ctx.runInspection(inspection);
@@ -348,10 +436,61 @@ async function verifyLayoutBody(layout: LayoutBody, source: LinkSource, stepName
     checks.push({ check: 'inspection', verdict: 'pass', ...base, message: `exit 0, ${Object.keys(result.products).length} product(s)` });
     ruleLinks.set(inspection.name, { materials: result.materials, products: result.products });
   }
-  // 11: inspection rules may MATCH against steps and inspections
+  // 12: inspection rules may MATCH against steps and inspections
   for (const inspection of layout.inspect) applyItemRules(inspection.name, inspection, ruleLinks, 'inspection-rules', checks);
 
   return { summary: summaryLink(layout, reduced, stepName) };
+}
+
+/** Step 10: every step's expectedPredicates over the verified claims; one check per step that has them. */
+function checkPredicateRules(layout: LayoutBody, att: Attestations, ctx: RunContext, checks: Check[]): void {
+  const policies: AttestationStepPolicy[] = [];
+  for (const step of layout.steps) {
+    const ext = att.ext.steps.get(step.name);
+    if (!ext?.expectedPredicates?.length) continue;
+    policies.push({ name: step.name, pubkeys: stepFunctionaries(step, att), expectedPredicates: ext.expectedPredicates });
+  }
+  if (policies.length === 0) return;
+  const report = evaluateAttestationSteps({ steps: policies }, att.collected.claimsByStep, { params: ctx.params });
+  ctx.warnings.push(...report.warnings);
+  for (const entry of report.steps) {
+    const rejected = rejectedOf(att, entry.step);
+    const failed = entry.predicates.find((p) => p.verdict === 'fail');
+    const passed = entry.predicates.filter((p) => p.verdict === 'pass').length;
+    checks.push({
+      check: 'predicate-rules', verdict: entry.verdict, step: entry.step, predicates: entry.predicates,
+      ...(rejected.length ? { rejected } : {}),
+      message: failed?.message ?? entry.message ?? `${passed} of ${entry.predicates.length} expected predicate(s) attested and their rules passed`,
+    });
+  }
+  const f = report.failure;
+  if (!f) return;
+  // A missing or short claim keeps its code (THRESHOLD) and, like a failed rule, is a predicate-rules failure.
+  const code: ErrorCode = f.code === 'LINK_NOT_FOUND' ? 'THRESHOLD' : f.code;
+  if (code === 'THRESHOLD') throw failWithRejections(code, 'predicate-rules', f.message, f.step ?? '', rejectedOf(att, f.step ?? ''));
+  throw new Failed(code, 'predicate-rules', f.message, f.step);
+}
+
+/** What the collector must verify: per step, the keys and identities allowed to attest it. */
+function attestationRequest(layout: LayoutBody, ext: LayoutExtensions): AttestationRequest {
+  const steps = layout.steps.map((step) => {
+    const se = ext.steps.get(step.name);
+    const refs: FunctionaryRef[] = [...step.pubkeys, ...(se?.functionaries ?? [])];
+    for (const ep of se?.expectedPredicates ?? []) refs.push(...(ep.functionaries ?? []));
+    const keyids = new Set<string>();
+    const identities: IdentityPolicy[] = [];
+    for (const r of refs) {
+      if (typeof r === 'string') { keyids.add(r); for (const sub of subkeyIds(layout, r)) keyids.add(sub); }
+      else if (isIdentityPolicy(r) && !identities.some((x) => JSON.stringify(x) === JSON.stringify(r))) identities.push(r);
+    }
+    const keys: PublicKey[] = [];
+    for (const id of keyids) {
+      const k = keyFromLayout(layout, id);
+      if (k) keys.push(k);
+    }
+    return { name: step.name, keys, identities };
+  });
+  return { steps, ...(ext.trustedRoot ? { trustedRoot: ext.trustedRoot } : {}) };
 }
 
 function applyItemRules(
@@ -376,7 +515,7 @@ function applyItemRules(
  */
 export async function verifySupplyChain(input: VerifyInput): Promise<VerificationReport> {
   const checks: Check[] = [];
-  const ctx: RunContext = { now: input.now, runInspection: input.runInspection, warnings: [] };
+  const ctx: RunContext = { now: input.now, runInspection: input.runInspection, warnings: [], params: input.params };
   const file = input.layoutFile ?? 'layout';
   try {
     if (!isPlainObject(input.layout.body) || input.layout.body._type !== 'layout') {
@@ -391,8 +530,26 @@ export async function verifySupplyChain(input: VerifyInput): Promise<Verificatio
         ctx.warnings.push(`steps[${i}]: field(s) ${fields.join(', ')} of a legacy layout are not covered by its signature and were ignored`);
       }
     }
+    let ext: LayoutExtensions = { steps: new Map() };
+    if (input.layout.format === 'dsse') {
+      ext = readLayoutExtensions(input.layout.body, file);
+      for (const name of ext.steps.keys()) if (!layout.steps.some((s) => s.name === name)) ext.steps.delete(name);
+    } else if (isPlainObject(input.layout.body) && input.layout.body.trustedRoot !== undefined) {
+      ctx.warnings.push('trustedRoot of a legacy layout is not covered by its signature and was ignored');
+    }
     if (input.params !== undefined) layout = substituteLayoutParameters(layout, input.params);
-    await verifyLayoutBody(layout, input.links, '', ctx, checks);
+    let att: Attestations | undefined;
+    if (input.attestations) {
+      const collected = await input.attestations(attestationRequest(layout, ext));
+      att = { ext, collected: { claimsByStep: { ...collected.claimsByStep }, rejected: [...collected.rejected] } };
+      const known = new Set(layout.steps.map((s) => s.name));
+      for (const r of collected.rejected) {
+        if (r.step === undefined || known.has(r.step)) ctx.warnings.push(`ignored ${r.file}: ${r.code}: ${r.reason}`);
+      }
+    } else if ([...ext.steps.values()].some((e) => e.expectedPredicates?.length || e.functionaries.length)) {
+      att = { ext, collected: { claimsByStep: {}, rejected: [] } };
+    }
+    await verifyLayoutBody(layout, input.links, '', ctx, checks, att);
     return { verdict: 'pass', failure: null, warnings: ctx.warnings, checks };
   } catch (e) {
     if (!(e instanceof Failed)) throw e;

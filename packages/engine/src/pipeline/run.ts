@@ -237,8 +237,11 @@ export async function runPipeline(o: PipelineOptions): Promise<PipelineResult> {
     }
   }
   if (parseExpires(normalized.expires)! < o.now) throw new CustodyError('LAYOUT_EXPIRED', `layout expired on ${normalized.expires}`, { file });
-  if (o.layout.format === 'metablock' && Object.keys(stepExtensionFields(body)).length > 0) {
-    throw new CustodyError('USAGE', 'the run commands and plugins of a legacy (metablock) layout are not covered by its signature; sign it with `custody layout sign --format dsse`', { file });
+  if (o.layout.format === 'metablock') {
+    // A metablock signature covers only the reference's fields: `run` and `plugins` would be
+    // unsigned (and `custody layout sign` drops them from legacy layouts anyway).
+    const unsigned = Object.keys(stepExtensionFields(body)).length > 0 ? ' (its run/plugins fields are not covered by the signature)' : '';
+    throw new CustodyError('USAGE', `a legacy (metablock) layout cannot drive a pipeline${unsigned}: sign it with \`custody layout sign --format dsse\``, { file });
   }
 
   const params = o.params ?? {};

@@ -20,16 +20,13 @@ import { PolicyError, VerificationError, Verifier, toSignedEntity, toTrustMateri
 import type { TrustMaterial } from '@sigstore/verify';
 import { CustodyError, IN_TOTO_PAYLOAD_TYPE, pae, parseStatement } from '@custody/core';
 import type { ErrorCode, PublicKey, Statement } from '@custody/core';
+import { matchIdentity, keylessFunctionaryId } from '@custody/core';
+import type { IdentityPolicy, KeylessIdentity } from '@custody/core';
+// The pure identity functions moved to @custody/core (layouts name identities as functionaries).
+export { compileSubjectPattern, describePolicy, identityMatches, keylessFunctionaryId, matchIdentity, validateIdentityPolicy } from '@custody/core';
+export type { IdentityPolicy, KeylessIdentity } from '@custody/core';
 import { verifyAttestationBundle, verifySignatureWithKey } from '../sigstore/bundle.ts';
 import type { VerifiedBundle } from '../sigstore/bundle.ts';
-
-/** A keyless functionary: the OIDC issuer and the certificate subject (SAN: URI or email). */
-export type IdentityPolicy =
-  | { issuer: string; subject: string }
-  | { issuer: string; subjectPattern: string };
-
-/** The identity a Fulcio certificate binds. Thresholds count distinct `issuer` + `subject`. */
-export interface KeylessIdentity { issuer: string; subject: string }
 
 const OID_FULCIO_ISSUER_V1 = '1.3.6.1.4.1.57264.1.1';
 const OID_FULCIO_ISSUER_V2 = '1.3.6.1.4.1.57264.1.8';
@@ -120,54 +117,6 @@ function identityFromSigner(identity: unknown): KeylessIdentity | undefined {
   const issuer = id?.extensions?.issuer;
   const subject = id?.subjectAlternativeName;
   return issuer && subject ? { issuer, subject } : undefined;
-}
-
-/** Compiles a subjectPattern: a JavaScript regex anchored at both ends. */
-export function compileSubjectPattern(pattern: string, file?: string): RegExp {
-  try {
-    return new RegExp(`^(?:${pattern})$`, 'u');
-  } catch (e) {
-    fail('USAGE', `subjectPattern ${JSON.stringify(pattern)} is not a valid regular expression: ${(e as Error).message}`, file, e);
-  }
-}
-
-/** Checks a policy's shape (layouts, CLI); throws USAGE naming what is wrong. */
-export function validateIdentityPolicy(value: unknown, where = 'identity', file?: string): IdentityPolicy {
-  const v = value as Record<string, unknown> | null;
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) fail('USAGE', `${where} must be an object with issuer and subject or subjectPattern`, file);
-  if (typeof v.issuer !== 'string' || v.issuer === '') fail('USAGE', `${where}.issuer must be a non-empty string`, file);
-  const hasSubject = v.subject !== undefined;
-  const hasPattern = v.subjectPattern !== undefined;
-  if (hasSubject === hasPattern) fail('USAGE', `${where} needs exactly one of subject and subjectPattern`, file);
-  if (hasSubject) {
-    if (typeof v.subject !== 'string' || v.subject === '') fail('USAGE', `${where}.subject must be a non-empty string`, file);
-    return { issuer: v.issuer, subject: v.subject };
-  }
-  if (typeof v.subjectPattern !== 'string' || v.subjectPattern === '') fail('USAGE', `${where}.subjectPattern must be a non-empty string`, file);
-  compileSubjectPattern(v.subjectPattern, file);
-  return { issuer: v.issuer, subjectPattern: v.subjectPattern };
-}
-
-export function describePolicy(p: IdentityPolicy): string {
-  return 'subject' in p ? `${p.subject} (issuer ${p.issuer})` : `/${p.subjectPattern}/ (issuer ${p.issuer})`;
-}
-
-/** Does `identity` satisfy `policy`? Issuer is compared exactly; subject exactly or by anchored regex. */
-export function identityMatches(identity: KeylessIdentity, policy: IdentityPolicy): boolean {
-  if (identity.issuer !== policy.issuer) return false;
-  if ('subject' in policy) return identity.subject === policy.subject;
-  return compileSubjectPattern(policy.subjectPattern).test(identity.subject);
-}
-
-/** The first policy `identity` satisfies, or IDENTITY_MISMATCH saying what was found. */
-export function matchIdentity(identity: KeylessIdentity, policies: readonly IdentityPolicy[], file?: string): IdentityPolicy {
-  const hit = policies.find((p) => identityMatches(identity, p));
-  if (hit) return hit;
-  const sameIssuer = policies.filter((p) => p.issuer === identity.issuer);
-  const why = sameIssuer.length === 0
-    ? `issuer ${identity.issuer} is not ${policies.map((p) => p.issuer).join(' or ')}`
-    : `subject ${identity.subject} is not ${sameIssuer.map((p) => ('subject' in p ? p.subject : `/${p.subjectPattern}/`)).join(' or ')}`;
-  fail('IDENTITY_MISMATCH', `certificate identity ${identity.subject} (issuer ${identity.issuer}) is not trusted: ${why}`, file);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -593,14 +542,6 @@ export function verifyPrehashed(key: KeyObject, digest: Uint8Array, sig: Uint8Ar
 
 // ---------------------------------------------------------------------------------------------
 // functionaries: keys or identities
-
-/**
- * The functionary id of a keyless signer, for thresholds and reports: distinct (issuer, subject)
- * pairs are distinct functionaries. OIDC issuers are URLs without a fragment, so "#" separates.
- */
-export function keylessFunctionaryId(identity: KeylessIdentity): string {
-  return `oidc:${identity.issuer}#${identity.subject}`;
-}
 
 export interface FunctionaryTrust {
   /** Key functionaries (the bundle's key hint must be one's keyid). */
