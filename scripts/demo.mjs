@@ -8,7 +8,7 @@
 // `setupDemo` is also what the attack suite (test/atlas) starts from.
 import { spawn, execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { delimiter, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -112,6 +112,11 @@ async function main() {
   process.stdout.write(`$ custody ${cmd.map((a) => (a.includes(' ') ? JSON.stringify(a) : a)).join(' ')}\n`);
   const child = spawn(process.execPath, [CUSTODY_BIN, ...cmd], { cwd: dir, env: demoEnv(), stdio: 'inherit' });
   const code = await new Promise((res) => child.on('close', (c) => res(c ?? 1)));
+  if (code === 0) {
+    // The subject of the verification: the image build-image produced, whose weights are train's.
+    const index = JSON.parse(readFileSync(join(dir, 'work/image/index.json'), 'utf8'));
+    process.stdout.write(`\nverified image: ${index.manifests?.[0]?.digest ?? '(unknown)'} (OCI layout in .custody-demo/work/image)\n`);
+  }
   process.stdout.write(`\ndemo finished in ${((Date.now() - started) / 1000).toFixed(1)} s (exit ${code}); files in .custody-demo/\n`);
   process.exit(code);
 }

@@ -3,11 +3,10 @@
 // final `custody verify` must catch it with the right reason: failure code, check, step and a
 // message fragment. The clean pipeline must pass with no warnings at all.
 //
-// Waiting on the expectedPredicates integration into `custody verify` (failure.check
-// 'predicate-rules', code PREDICATE_RULE): the license, bias and hub-rewrite attacks and the
-// clean run's "predicate rules evaluated" check. Waiting on `custody verify --strict-command`
-// (code COMMAND_MISMATCH, check 'command-alignment'): the strict half of the command attack.
-// These fail until those land; they are never skipped.
+// The predicate-rule attacks (license, bias, hub rewrite) also evaluate the layout's rules
+// directly (core's evaluateAttestationSteps) before asserting what `custody verify` reports.
+// Waiting on `custody verify --strict-command` (code COMMAND_MISMATCH, check
+// 'command-alignment'): the strict half of the command attack fails until it lands; never skipped.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -15,6 +14,7 @@ import { cp, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { createHub } from '../../packages/demo/src/hub.ts';
+import { loadPublicKey } from '../../packages/sign/src/index.ts';
 import {
   assertCaught, assertRulesCatch, attestationsOf, evaluatePredicates, copyTemplate, custody, demoEnv, editFile, makeTemplate, pipelineJson,
   removeTemplate, resetSteps, runDemoPipeline, runStepByHand, verifyDemo, type Template,
@@ -139,6 +139,22 @@ describe('AML.T0010.003 Model: the hub rewritten under the same name', () => {
   });
 });
 
+describe('AML.T0011.000 Unsafe AI Artifacts (AML.M0011, AML.M0016)', () => {
+  test('a pickle file slipped into the model repository', async () => {
+    const dir = await copyTemplate(t, 'pickle');
+    // a PyTorch pickle (protocol 2 header, a code-executing GLOBAL opcode) next to the safetensors
+    const pickle = Buffer.concat([Buffer.from([0x80, 0x02]), Buffer.from('cposix\nsystem\n(Vtouch /tmp/pwned\ntR.', 'latin1')]);
+    const hub = await createHub({ dir: join(dir, 'hub'), overwrite: true, files: { 'pytorch_model.bin': pickle } });
+    // even with the new commit approved and the safetensors weights unchanged …
+    const params = { ...t.params, HUB_URL: hub.url, MODEL_REVISION: hub.revision };
+    const r = await runDemoPipeline(dir, params, ['--json'], { cwd: dir, env: demoEnv() });
+    const result = pipelineJson(r);
+    assert.equal(r.code, 1);
+    // … fetch-model may create exactly README.md, config.json and model.safetensors
+    assertCaught(result.verify?.report, { code: 'ARTIFACT_RULE', check: 'artifact-rules', step: 'fetch-model', message: /base-model\/pytorch_model\.bin/ });
+  });
+});
+
 describe('AML.T0012 Valid Accounts / unauthorized functionary', () => {
   async function attackerTrain(name: string) {
     const dir = await copyTemplate(t, name);
@@ -156,7 +172,9 @@ describe('AML.T0012 Valid Accounts / unauthorized functionary', () => {
     const dir = await attackerTrain('unknown-key');
     const v = await verifyDemo(dir, t.params);
     assert.equal(v.code, 1, v.stderr);
-    assertCaught(v.report, { code: 'LINK_NOT_FOUND', check: 'links', step: 'train', message: /requires '1' link metadata file\(s\), found '0'/ });
+    // no link by an authorized functionary, and the attacker's signed evidence named as rejected
+    const attacker = (await loadPublicKey(join(dir, 'attacker.pub'))).keyid.slice(0, 8);
+    assertCaught(v.report, { code: 'SIGNATURE_INVALID', check: 'links', step: 'train', message: new RegExp(`requires '1' link metadata file\\(s\\), found '0'[\\s\\S]*signed by ${attacker}`) });
   });
 
   test('the same link filed under the authorized functionary\'s name', async () => {
@@ -166,7 +184,10 @@ describe('AML.T0012 Valid Accounts / unauthorized functionary', () => {
     await rename(join(dir, 'attestations', own), join(dir, 'attestations', `train.${legit}.link`));
     const v = await verifyDemo(dir, t.params);
     assert.equal(v.code, 1, v.stderr);
-    assertCaught(v.report, { code: 'THRESHOLD', check: 'threshold', step: 'train', message: /validly signed by different authorized functionaries/ });
+    const attacker = (await loadPublicKey(join(dir, 'attacker.pub'))).keyid.slice(0, 8);
+    assertCaught(v.report, { code: 'SIGNATURE_INVALID', check: 'threshold', step: 'train', message: new RegExp(`validly signed by different authorized functionaries\\. Only found '0'[\\s\\S]*signed by ${attacker}`) });
+    const signers = v.report!.checks.find((c) => c.check === 'threshold' && c.step === 'train') as unknown as { signers: { file: string; valid: boolean }[] };
+    assert.deepEqual(signers.signers.map((x) => [x.file, x.valid]), [[`train.${legit}.link`, false]]);
   });
 });
 

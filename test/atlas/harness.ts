@@ -74,11 +74,19 @@ export async function resetSteps(dir: string, steps: string[], folders: string[]
   for (const s of steps) for (const n of await attestationsOf(dir, s)) await rm(join(dir, 'attestations', n));
 }
 
-/** `custody run` as a person at the keyboard would, in the demo's work/ folder (no pipeline config). */
+/**
+ * `custody run` as a person at the keyboard would, in the demo's work/ folder, with the
+ * layout step's plugins (as the pipeline runs them) but a command of their choosing.
+ */
 export async function runStepByHand(dir: string, step: string, key: string, command: string[]): Promise<ExecResult> {
   const config = join(dir, 'by-hand.config.json');
   await writeFile(config, '{}\n');
-  return custody(['run', '--step', step, '--key', key, '--materials', '.', '--products', '.', '--out-dir', '../attestations', '--config', config, '--', ...command], { cwd: join(dir, 'work'), env: demoEnv() });
+  const layout = parseSignedFile(await readFile(join(dir, 'root.layout'), 'utf8'), 'root.layout').body as { steps: { name: string; plugins?: unknown }[] };
+  const layoutStep = JSON.stringify({ plugins: layout.steps.find((s) => s.name === step)?.plugins ?? [] });
+  return custody([
+    'run', '--step', step, '--key', key, '--materials', '.', '--products', '.', '--out-dir', '../attestations', '--config', config,
+    '--layout-step', layoutStep, '--', ...command,
+  ], { cwd: join(dir, 'work'), env: demoEnv() });
 }
 
 /** Edits a text file in place. */

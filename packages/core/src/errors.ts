@@ -69,6 +69,8 @@ export type ErrorCode =
   | 'DIGEST_MISMATCH'
   | 'MODEL_SIGNATURE_INVALID'
   | 'MODEL_INTEGRITY'
+  // a step's link ran another command than expected_command (verify --strict-command)
+  | 'COMMAND_MISMATCH'
   | 'VERIFICATION_FAILED';
 
 const VERIFICATION_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
@@ -76,7 +78,7 @@ const VERIFICATION_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'ARTIFACT_RULE', 'LINKS_DISAGREE', 'SUBLAYOUT', 'INSPECTION_FAILED', 'PREDICATE_RULE',
   'PAYLOAD_TYPE', 'STATEMENT_INVALID', 'KEYID_MISMATCH', 'IDENTITY_MISMATCH',
   'CERTIFICATE_INVALID', 'TLOG_INVALID', 'DIGEST_MISMATCH', 'VERIFICATION_FAILED',
-  'MODEL_SIGNATURE_INVALID', 'MODEL_INTEGRITY',
+  'MODEL_SIGNATURE_INVALID', 'MODEL_INTEGRITY', 'COMMAND_MISMATCH',
 ]);
 
 export class CustodyError extends Error {

@@ -10,7 +10,7 @@ export { hashFiles } from './hashing/hash-pool.ts';
 export { ExcludeFilter, compileGitWildMatch } from './hashing/gitwildmatch.ts';
 export { terminalProgress } from './hashing/progress.ts';
 export type { ProgressSink } from './hashing/progress.ts';
-export { DsseAttestationWriter, makeStatement, productsAsSubject, STATEMENT_V1 } from './attestation.ts';
+export { DsseAttestationWriter, SigstoreAttestationWriter, makeStatement, productsAsSubject, STATEMENT_V1 } from './attestation.ts';
 export type { AttestationWriter, InTotoStatement } from './attestation.ts';
 export { PluginRegistry } from './plugins/registry.ts';
 export type { RegisteredPlugin } from './plugins/registry.ts';

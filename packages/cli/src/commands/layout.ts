@@ -46,6 +46,38 @@ async function loadDocumentKeys(doc: unknown, file: string, keepErrors: boolean)
   return out;
 }
 
+/**
+ * `trustedRoot: { path }` → `{ path, sha256 }`: the signature then covers the trust root's
+ * content. The file must be a usable trusted root (and match a sha256 the author gave).
+ */
+async function pinTrustedRoot(doc: unknown, file: string): Promise<void> {
+  const core = await import('@custody/core');
+  if (!core.isPlainObject(doc) || !core.isPlainObject(doc.trustedRoot) || typeof doc.trustedRoot.path !== 'string') return;
+  const { readFile } = await import('node:fs/promises');
+  const { createHash } = await import('node:crypto');
+  const { dirname, resolve } = await import('node:path');
+  const { trustMaterialFromJSON } = await import('@custody/sign');
+  const path = resolve(dirname(file), doc.trustedRoot.path);
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(path);
+  } catch (e) {
+    throw new core.CustodyError((e as NodeJS.ErrnoException).code === 'ENOENT' ? 'FILE_NOT_FOUND' : 'FILE_UNREADABLE', `trustedRoot: cannot read ${doc.trustedRoot.path}`, { file, cause: e });
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(bytes.toString('utf8'));
+  } catch (e) {
+    throw new core.CustodyError('MALFORMED_JSON', `trusted root is not JSON: ${(e as Error).message}`, { file: path, cause: e });
+  }
+  trustMaterialFromJSON(json, path);
+  const sha256 = createHash('sha256').update(bytes).digest('hex');
+  if (doc.trustedRoot.sha256 !== undefined && doc.trustedRoot.sha256 !== sha256) {
+    throw new core.CustodyError('TRUSTED_ROOT_INVALID', `trustedRoot.sha256 is ${String(doc.trustedRoot.sha256)}, but ${doc.trustedRoot.path} has ${sha256}`, { file });
+  }
+  doc.trustedRoot = { path: doc.trustedRoot.path, sha256 };
+}
+
 const signCommand: CommandModule<object, SignArgs> = {
   command: 'sign <file>',
   describe: 'sign a layout (YAML/JSON authoring format, or an already signed layout to add a signature)',
@@ -86,6 +118,7 @@ const signCommand: CommandModule<object, SignArgs> = {
     } else {
       format = argv.format ?? 'legacy';
       const keys = await loadDocumentKeys(doc, argv.file, false) as Map<string, import('@custody/core').PublicKey>;
+      await pinTrustedRoot(doc, argv.file);
       const compiled = core.compileLayout(doc, keys, { now: new Date(), fileName: argv.file });
       if (format === 'legacy') {
         if (compiled.extensions.length && !argv['drop-extensions']) {

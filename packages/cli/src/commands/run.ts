@@ -18,7 +18,11 @@ export function keyOptions(y: Argv): Argv {
 export function outputOptions(y: Argv): Argv {
   return y
     .option('out-dir', { alias: 'd', type: 'string', describe: 'where the link and attestations go (default: config outDir, else .)' })
-    .option('format', { choices: ['legacy', 'dsse'] as const, describe: 'link format: reference metablock (default) or DSSE envelope' })
+    .option('format', {
+      choices: ['legacy', 'dsse', 'sigstore'] as const,
+      describe: 'legacy: reference metablock .link (default; in-toto-verify reads it) + DSSE *.att.json; dsse: DSSE .link + *.att.json; '
+        + 'sigstore: the link and every attestation as in-toto Statements in Sigstore bundles (*.sigstore.json)',
+    })
     .option('plugin', { type: 'array', string: true, describe: 'evidence plugins to run (replaces the configured list)' })
     .option('no-attest', { type: 'boolean', describe: 'write the link only, run no evidence plugins' })
     .option('layout-step', { type: 'string', hidden: true, describe: 'JSON of the layout step (orchestrators)' });
@@ -34,23 +38,28 @@ export interface StepArgs {
   config?: string;
   verbose?: boolean;
   outDir?: string;
-  format?: 'legacy' | 'dsse';
+  format?: 'legacy' | 'dsse' | 'sigstore';
   plugin?: string[];
   noAttest?: boolean;
   layoutStep?: string;
 }
 
 /** Loads config, signer and plugins for a step; everything that can fail does so before any command runs. */
-export async function prepareStep(argv: StepArgs, opts: { plugins: boolean }) {
-  const [{ resolve }, { CustodyError }, { loadSigner, readPassphraseFile }, engine, { builtinPlugins, DEFAULT_STEP_PLUGINS }] = await Promise.all([
+export async function prepareStep(argv: StepArgs, opts: { plugins: boolean; sigstore?: boolean }) {
+  // Subpath imports: the package indexes also re-export sigstore, CEL and the pipeline runner.
+  const [{ resolve }, { CustodyError }, { loadSigner, readPassphraseFile }, config_, load_, progress_, { builtinPlugins, DEFAULT_STEP_PLUGINS }] = await Promise.all([
     import('node:path'),
-    import('@custody/core'),
-    import('@custody/sign'),
-    import('@custody/engine'),
+    import('@custody/core/errors'),
+    import('@custody/sign/keys'),
+    import('@custody/engine/config'),
+    import('@custody/engine/plugins/load'),
+    import('@custody/engine/hashing/progress'),
     import('../builtin-plugins.ts'),
   ]);
+  const engine = { ...config_, ...load_, ...progress_ };
   // yargs reports a missing --step through cli.ts's fail() only after the handler has run.
   if (typeof argv.step !== 'string' || argv.step === '') throw new CustodyError('USAGE', 'Missing required argument: step');
+  if (argv.format === 'sigstore' && !opts.sigstore) throw new CustodyError('USAGE', '--format sigstore is supported by custody run only (record writes legacy or dsse links)');
   const cwd = process.cwd();
   const { config, baseDir } = await engine.loadConfig(cwd, argv.config);
   const keyPath = argv.key ?? (config.key ? resolve(baseDir, config.key) : undefined);
@@ -88,7 +97,9 @@ export async function prepareStep(argv: StepArgs, opts: { plugins: boolean }) {
     layoutStep,
     logger,
     outDir: argv.outDir ?? (config.outDir ? resolve(baseDir, config.outDir) : undefined),
-    format: argv.format ?? config.format ?? 'legacy',
+    // `sigstore` is a writer (bundles for the link and every Statement), not a link format
+    format: (argv.format === 'sigstore' ? 'legacy' : argv.format ?? config.format ?? 'legacy') as 'legacy' | 'dsse',
+    sigstore: argv.format === 'sigstore',
     exclude: argv.exclude?.length ? argv.exclude : config.exclude,
     progress: (label: string) => engine.terminalProgress(`custody: ${label}`),
   };
@@ -122,7 +133,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
       .option('no-command', { alias: 'x', type: 'boolean', describe: 'record materials/products without running a command' })
       .example('custody run -n train -k alice.pem -m data -p model -- python train.py', '') as unknown as Argv<RunArgs>,
   handler: async (argv) => {
-    const { CustodyError } = await import('@custody/core');
+    const { CustodyError } = await import('@custody/core/errors');
     const { existsSync } = await import('node:fs');
     const { resolve } = await import('node:path');
     const command = (argv['--'] ?? []).map(String);
@@ -136,8 +147,9 @@ export const runCommand: CommandModule<object, RunArgs> = {
     for (const m of argv.materials ?? []) {
       if (!existsSync(resolve(base, m))) throw new CustodyError('FILE_NOT_FOUND', 'material path does not exist', { file: m });
     }
-    const prepared = await prepareStep(argv, { plugins: true });
-    const { runStep } = await import('@custody/engine');
+    const prepared = await prepareStep(argv, { plugins: true, sigstore: true });
+    const { runStep } = await import('@custody/engine/lifecycle');
+    const attestationWriter = prepared.sigstore ? new (await import('@custody/engine')).SigstoreAttestationWriter() : undefined;
     const result = await runStep({
       stepName: argv.step,
       command,
@@ -151,6 +163,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
       signer: prepared.signer,
       outDir: prepared.outDir,
       format: prepared.format,
+      attestationWriter,
       plugins: prepared.plugins,
       layoutStep: prepared.layoutStep,
       logger: prepared.logger,

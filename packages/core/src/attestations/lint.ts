@@ -44,8 +44,11 @@ export function lintExpectedPredicates(
       if (typeof ep.predicateType !== 'string' || ep.predicateType === '') problems.push({ path: `${p}.predicateType`, message: 'is required (a predicate type URI)' });
       else if (seen.has(ep.predicateType)) problems.push({ path: `${p}.predicateType`, message: `${ep.predicateType} is listed twice for this step` });
       else seen.add(ep.predicateType);
-      // absent functionaries default to the step's pubkeys
-      const fs = ep.functionaries ?? step.pubkeys;
+      // absent functionaries default to the step's pubkeys (and its keyless functionaries)
+      const stepDefault = Array.isArray(step.pubkeys) || Array.isArray(step.functionaries)
+        ? [...(Array.isArray(step.pubkeys) ? step.pubkeys : []), ...(Array.isArray(step.functionaries) ? step.functionaries : [])]
+        : undefined;
+      const fs = ep.functionaries ?? stepDefault;
       if (!Array.isArray(fs) || fs.length === 0) problems.push({ path: `${p}.functionaries`, message: 'must list at least one functionary (or the step needs pubkeys)' });
       else if (opts.knownFunctionaries) {
         fs.forEach((f, k) => {

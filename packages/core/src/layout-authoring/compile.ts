@@ -79,14 +79,20 @@ export function resolvePubkeyRef(doc: Record<string, unknown>, entry: string): P
   return { kind: 'file', file: entry };
 }
 
+/** Key entries (strings) of a step: pubkeys, functionaries and expectedPredicates[].functionaries. */
+function stepKeyEntries(step: Record<string, unknown>): string[] {
+  const lists: unknown[] = [step.pubkeys, step.functionaries];
+  if (Array.isArray(step.expectedPredicates)) for (const ep of step.expectedPredicates) if (isPlainObject(ep)) lists.push(ep.functionaries);
+  return lists.flatMap((l) => (Array.isArray(l) ? l.filter((x): x is string => typeof x === 'string' && !x.startsWith('oidc:')) : []));
+}
+
 /** Every key file the document names (in `keys` and in steps' `pubkeys`), in order, once. */
 export function layoutKeyRefs(doc: unknown): string[] {
   if (!isPlainObject(doc)) return [];
   const files = new Set<string>(namedKeyFiles(doc).values());
   for (const step of Array.isArray(doc.steps) ? doc.steps : []) {
-    if (!isPlainObject(step) || !Array.isArray(step.pubkeys)) continue;
-    for (const p of step.pubkeys) {
-      if (typeof p !== 'string') continue;
+    if (!isPlainObject(step)) continue;
+    for (const p of stepKeyEntries(step)) {
       const ref = resolvePubkeyRef(doc, p);
       if (ref.kind !== 'keyid') files.add(ref.file);
     }
@@ -150,17 +156,25 @@ export function compileLayout(doc: unknown, keys: ReadonlyMap<string, PublicKey>
     const where = `steps[${i}]`;
     const out: Record<string, unknown> = { _type: 'step', ...s };
     out.threshold = s.threshold ?? 1;
-    out.pubkeys = (Array.isArray(s.pubkeys) ? s.pubkeys : []).map((p, j) => {
+    // key names / files / keyids → keyids; identity objects ({issuer, subject}) stay as they are
+    const keyid = (p: unknown, at: string): unknown => {
       if (typeof p !== 'string') return p;
       const ref = resolvePubkeyRef(doc, p);
       if (ref.kind === 'keyid') {
         if (!(ref.keyid in outKeys) && ![...keys.values()].some((k) => k.keyid === ref.keyid)) {
-          throw new CustodyError('SCHEMA_INVALID', `${where}.pubkeys[${j}]: keyid ${ref.keyid} is not in keys`, { file: fileName });
+          throw new CustodyError('SCHEMA_INVALID', `${at}: keyid ${ref.keyid} is not in keys`, { file: fileName });
         }
         return ref.keyid;
       }
-      return keyFor(ref.file, `${where}.pubkeys[${j}]`).keyid;
-    });
+      return keyFor(ref.file, at).keyid;
+    };
+    out.pubkeys = (Array.isArray(s.pubkeys) ? s.pubkeys : []).map((p, j) => keyid(p, `${where}.pubkeys[${j}]`));
+    if (Array.isArray(s.functionaries)) out.functionaries = s.functionaries.map((p, j) => keyid(p, `${where}.functionaries[${j}]`));
+    if (Array.isArray(s.expectedPredicates)) {
+      out.expectedPredicates = s.expectedPredicates.map((ep, j) => (isPlainObject(ep) && Array.isArray(ep.functionaries)
+        ? { ...ep, functionaries: ep.functionaries.map((p, k) => keyid(p, `${where}.expectedPredicates[${j}].functionaries[${k}]`)) }
+        : ep));
+    }
     out.expected_command = toCommand(s.expected_command ?? [], `${where}.expected_command`);
     out.expected_materials = toRules(s.expected_materials ?? [], `${where}.expected_materials`);
     out.expected_products = toRules(s.expected_products ?? [], `${where}.expected_products`);
@@ -187,6 +201,11 @@ export function compileLayout(doc: unknown, keys: ReadonlyMap<string, PublicKey>
     steps,
     inspect,
   };
+  // the Sigstore trust root for keyless functionaries (pinned by sha256; the CLI fills it in)
+  if (doc.trustedRoot !== undefined) {
+    body.trustedRoot = doc.trustedRoot;
+    extensions.push('trustedRoot');
+  }
   if (body.expires === undefined) throw new CustodyError('SCHEMA_INVALID', 'expires is required (a date like 2030-01-01T00:00:00Z, or 30d / 6m / 1y)', { file: fileName });
   normalizeLayout(body, fileName); // validates like the reference's model
   return { body, extensions };

@@ -11,6 +11,8 @@ import { isPlainObject, parseExpires, STEP_EXTENSION_FIELDS } from '../model/lay
 import { parseRule, shlexSplit } from '../rules/parse.ts';
 import { resolveExpires, resolvePubkeyRef } from './compile.ts';
 import { LAYOUT_SCHEMA } from './schema.ts';
+import { lintExpectedPredicates } from '../attestations/lint.ts';
+import { validateIdentityPolicy } from '../identity.ts';
 
 export interface LintMessage {
   severity: 'error' | 'warning';
@@ -138,7 +140,8 @@ export function lintLayout(doc: unknown, opts: LintOptions): LintMessage[] {
     const where = `steps[${(doc.steps as unknown[]).indexOf(s)}]`;
     void i;
     const pubkeys = Array.isArray(s.pubkeys) ? s.pubkeys.filter((p): p is string => typeof p === 'string') : [];
-    if (pubkeys.length === 0) error(`${where}.pubkeys`, 'no functionaries: nobody can perform this step');
+    const identities = Array.isArray(s.functionaries) ? s.functionaries.filter((f) => typeof f !== 'string').map((f) => JSON.stringify(f)) : [];
+    if (pubkeys.length === 0 && identities.length === 0) error(`${where}.pubkeys`, 'no functionaries: nobody can perform this step');
     const distinct = new Set<string>();
     pubkeys.forEach((p, j) => {
       const path = `${where}.pubkeys[${j}]`;
@@ -155,7 +158,8 @@ export function lintLayout(doc: unknown, opts: LintOptions): LintMessage[] {
       else distinct.add(ref.file);
     });
     const threshold = typeof s.threshold === 'number' ? s.threshold : 1;
-    if (pubkeys.length > 0 && threshold > distinct.size) {
+    for (const id of identities) distinct.add(id);
+    if (pubkeys.length + identities.length > 0 && threshold > distinct.size) {
       error(`${where}.threshold`, `threshold ${threshold} is more than the ${distinct.size} distinct functionar${distinct.size === 1 ? 'y' : 'ies'} who may sign`);
     }
     if (opts.signedFormat === 'metablock') {
@@ -174,6 +178,26 @@ export function lintLayout(doc: unknown, opts: LintOptions): LintMessage[] {
     doc.keys.forEach((v, i) => {
       const loaded = typeof v === 'string' ? opts.keys?.get(v) : undefined;
       if (loaded instanceof CustodyError) error(`keys[${i}]`, `key ${v}: ${loaded.message}`);
+    });
+  }
+
+  // expectedPredicates: every CEL rule compiled (syntax errors with line:column inside the rule)
+  if (Array.isArray(doc.steps)) {
+    for (const p of lintExpectedPredicates(doc.steps)) error(p.path, p.message);
+    doc.steps.forEach((s, i) => {
+      if (!isPlainObject(s)) return;
+      const lists: [unknown, string][] = [[s.functionaries, `steps[${i}].functionaries`]];
+      if (Array.isArray(s.expectedPredicates)) s.expectedPredicates.forEach((ep, j) => { if (isPlainObject(ep)) lists.push([ep.functionaries, `steps[${i}].expectedPredicates[${j}].functionaries`]); });
+      for (const [list, where] of lists) {
+        if (!Array.isArray(list)) continue;
+        list.forEach((f, k) => {
+          if (typeof f === 'string') return;
+          try { validateIdentityPolicy(f, `${where}[${k}]`); } catch (e) { if (e instanceof CustodyError) error(`${where}[${k}]`, e.message); else throw e; }
+        });
+        if (list.some((f) => typeof f !== 'string') && doc.trustedRoot === undefined) {
+          warn(where, 'keyless functionaries need a trusted root: add trustedRoot to the layout (or give verify --trusted-root)');
+        }
+      }
     });
   }
 

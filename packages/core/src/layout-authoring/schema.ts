@@ -32,6 +32,20 @@ const sslibKey = {
   },
 };
 
+const identity = {
+  description: 'a keyless functionary: OIDC issuer and certificate subject (exact) or subjectPattern (regex, anchored)',
+  type: 'object',
+  required: ['issuer'],
+  additionalProperties: false,
+  properties: { issuer: { type: 'string', minLength: 1 }, subject: { type: 'string', minLength: 1 }, subjectPattern: { type: 'string', minLength: 1 } },
+  oneOf: [{ required: ['subject'] }, { required: ['subjectPattern'] }],
+};
+const functionaries = {
+  description: 'key names, key files or keyids, and keyless identities',
+  type: 'array',
+  items: { oneOf: [{ type: 'string', minLength: 1 }, { $ref: '#/$defs/identity' }] },
+};
+
 export const LAYOUT_SCHEMA = {
   $schema: 'http://json-schema.org/draft-07/schema#',
   $id: 'https://custody.dev/schemas/layout.schema.json',
@@ -57,6 +71,13 @@ export const LAYOUT_SCHEMA = {
         },
       ],
     },
+    trustedRoot: {
+      description: 'custody extension (DSSE layouts only): the Sigstore trusted_root.json for keyless functionaries — { path, sha256 } (layout sign fills sha256 in) or the document inline',
+      oneOf: [
+        { type: 'object', required: ['path'], additionalProperties: false, properties: { path: { type: 'string', minLength: 1 }, sha256: { type: 'string', pattern: '^[0-9a-f]{64}$' } } },
+        { type: 'object', required: ['mediaType'], properties: { mediaType: { type: 'string' } } },
+      ],
+    },
     steps: { type: 'array', items: { $ref: '#/$defs/step' } },
     inspect: { type: 'array', items: { $ref: '#/$defs/inspection' } },
   },
@@ -65,6 +86,8 @@ export const LAYOUT_SCHEMA = {
     rules,
     command,
     sslibKey,
+    identity,
+    functionaries,
     step: {
       type: 'object',
       required: ['name'],
@@ -95,7 +118,7 @@ export const LAYOUT_SCHEMA = {
                   properties: { rule: { type: 'string' }, allowIfNoClaim: { type: 'boolean' }, warn: { type: 'boolean' }, debug: { type: 'string' } },
                 },
               },
-              functionaries: { type: 'array', items: { type: 'string' } },
+              functionaries: { $ref: '#/$defs/functionaries' },
               threshold: { type: 'integer', minimum: 1 },
             },
           },
@@ -106,6 +129,7 @@ export const LAYOUT_SCHEMA = {
           items: { oneOf: [{ type: 'string' }, { type: 'object', required: ['name'], properties: { name: { type: 'string' } } }] },
         },
         run: { description: 'custody extension (DSSE layouts only): the command the orchestrator runs', $ref: '#/$defs/command' },
+        functionaries: { description: 'custody extension (DSSE layouts only): more functionaries besides pubkeys — keyless identities', $ref: '#/$defs/functionaries' },
       },
     },
     inspection: {

@@ -96,7 +96,7 @@ function renderPredicates(c: Check, indent: string, out: string[]): void {
   renderRejected(c, indent, out);
 }
 
-function renderGroups(checks: Check[], indent: string): string[] {
+function renderGroups(checks: Check[], indent: string, unsigned = false): string[] {
   const out: string[] = [];
   const order: string[] = [];
   const groups = new Map<string, Check[]>();
@@ -109,7 +109,10 @@ function renderGroups(checks: Check[], indent: string): string[] {
   for (const key of order) {
     const list = groups.get(key)!;
     if (key === '') {
-      for (const c of list) out.push(`${indent}${mark(c.verdict)} ${c.check === 'layout-signature' ? 'layout signature' : 'layout expiry   '}  ${printable(c.message)}`);
+      for (const c of list) {
+        const m = c.check === 'layout-signature' && unsigned ? '!' : mark(c.verdict);
+        out.push(`${indent}${m} ${c.check === 'layout-signature' ? 'layout signature' : 'layout expiry   '}  ${printable(c.message)}`);
+      }
       continue;
     }
     out.push(`${indent}${inspections.has(key) ? 'inspection' : 'step'} ${printable(key)}`);
@@ -121,8 +124,7 @@ function renderGroups(checks: Check[], indent: string): string[] {
 export function renderVerificationTree(report: VerificationReport, title = 'custody verify'): string {
   const out: string[] = [];
   out.push(`${title}: ${report.verdict === 'pass' ? 'PASS' : 'FAIL'}`);
-  if (report.layoutSigned === false) out.push('  ! layout is NOT signed: its integrity and author are not checked');
-  out.push(...renderGroups(report.checks, '  '));
+  out.push(...renderGroups(report.checks, '  ', report.layoutSigned === false));
   if (report.warnings.length) {
     out.push('warnings:');
     for (const w of report.warnings) out.push(`  ! ${printable(w)}`);

@@ -17,11 +17,17 @@ export function linkPlugin(hooks: StepHooks, state: StepState): void {
     if (!signer) return;
     const outDir = resolve(state.workdir, state.options.outDir ?? '.');
     const link = buildLink(state);
-    const linkText =
-      state.options.format === 'dsse'
-        ? serializeDsse(await signDsse(Buffer.from(jcs(link), 'utf8'), IN_TOTO_PAYLOAD_TYPE, signer))
-        : serializeMetablock(await signMetablock(link, signer));
-    state.pending.push({ path: join(outDir, linkFileName(ctx.stepName, signer.keyid)), data: linkText });
+    if (state.attestationWriter.writeLink) {
+      // e.g. Sigstore bundles: the link is one more Statement (link predicate v0.3)
+      const written = await state.attestationWriter.writeLink(link, signer);
+      state.pending.push({ path: join(outDir, written.fileName), data: written.data });
+    } else {
+      const linkText =
+        state.options.format === 'dsse'
+          ? serializeDsse(await signDsse(Buffer.from(jcs(link), 'utf8'), IN_TOTO_PAYLOAD_TYPE, signer))
+          : serializeMetablock(await signMetablock(link, signer));
+      state.pending.push({ path: join(outDir, linkFileName(ctx.stepName, signer.keyid)), data: linkText });
+    }
 
     const perPlugin = new Map<string, number>();
     const defaultSubject = productsAsSubject(ctx.products);

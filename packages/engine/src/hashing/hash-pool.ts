@@ -10,7 +10,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { closeSync, openSync, readSync } from 'node:fs';
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { CustodyError } from '@custody/core';
 
@@ -32,6 +32,8 @@ const INLINE_LIMIT = 48 << 20;
 const BATCH_BYTES = 16 << 20;
 const BATCH_FILES = 256;
 const PROGRESS_STEP = 64 << 20;
+/** Bytes this thread hashes between two looks at the event loop. */
+const SLICE = 32 << 20;
 
 // The worker's source, loaded as an ESM data: URL so that it works unchanged from the
 // TypeScript sources (tsx) and from the esbuild bundle (no separate worker file to ship).
@@ -158,6 +160,9 @@ export async function hashFiles(files: readonly FileToHash[], opts: HashOptions 
         const id = next++;
         w.postMessage({ id, paths: jobs[id].map((i) => files[i].path) });
       };
+      // This thread takes the biggest job right away: a worker needs tens of milliseconds to
+      // start, and the biggest file is the critical path (SHA-256 of one file is sequential).
+      const firstJob = next++;
       for (let k = 0; k < workerCount; k++) {
         // execArgv [] keeps loaders such as tsx out of the worker: it only needs node built-ins.
         const w = new Worker(workerUrl, { execArgv: [] });
@@ -175,22 +180,55 @@ export async function hashFiles(files: readonly FileToHash[], opts: HashOptions 
           dispatch(w);
           jobDone();
         });
-        dispatch(w); // workers take the biggest jobs first
+        dispatch(w); // then the next biggest
       }
-      // One job at a time on this thread, yielding in between so worker messages are handled.
+      // One job at a time on this thread, yielding every SLICE bytes (even inside a big file)
+      // so that worker messages are handled and idle workers get the next job meanwhile.
+      let job: number[] | undefined = jobs[firstJob];
+      let fileIndex = 0;
+      let open: { fd: number; hash: Hash } | undefined;
       const mainLoop = (): void => {
-        if (failed || next >= jobs.length) return;
-        const job = jobs[next++];
-        for (const i of job) {
+        if (failed) {
+          if (open) closeSync(open.fd);
+          open = undefined;
+          return;
+        }
+        let budget = SLICE;
+        while (job && budget > 0) {
+          const i = job[fileIndex];
           try {
-            digests[i] = hashFileSync(files[i].path, mainBuf);
+            open ??= { fd: openSync(files[i].path, 'r'), hash: createHash('sha256') };
+            for (;;) {
+              const n = readSync(open.fd, mainBuf, 0, mainBuf.length, null);
+              if (n === 0) break;
+              open.hash.update(n === mainBuf.length ? mainBuf : mainBuf.subarray(0, n));
+              budget -= n;
+              if (budget <= 0) break;
+            }
+            if (budget <= 0) break; // the file may have more: continue it after yielding
+            const finished = open;
+            open = undefined;
+            closeSync(finished.fd);
+            digests[i] = finished.hash.digest('hex');
           } catch (e) {
+            if (open) {
+              try {
+                closeSync(open.fd);
+              } catch {
+                // reporting the read error matters more
+              }
+              open = undefined;
+            }
             return fail(unreadable(files[i].path, e as NodeJS.ErrnoException));
           }
           report(files[i].size);
+          if (++fileIndex === job.length) {
+            jobDone();
+            job = next < jobs.length ? jobs[next++] : undefined;
+            fileIndex = 0;
+          }
         }
-        jobDone();
-        setImmediate(mainLoop);
+        if (job) setImmediate(mainLoop);
       };
       setImmediate(mainLoop);
     });

@@ -24,7 +24,7 @@ import { loadPlugin, type LoadedPlugin } from '../plugins/load.ts';
 import type { PluginRegistry } from '../plugins/registry.ts';
 import { stepPluginSpecs, type PluginConfigEntry } from '../config.ts';
 import type { ProgressSink } from '../hashing/progress.ts';
-import type { StepLogger } from '../types.ts';
+import { PLUGIN_API_VERSION, type CustodyPlugin, type StepLogger } from '../types.ts';
 import { planPipeline, type PlannedStep } from './order.ts';
 
 export interface PipelineVerifyRequest {
@@ -122,6 +122,24 @@ interface Prepared {
   signer: Signer;
   plugins: LoadedPlugin[];
   linkFile: string;
+}
+
+/**
+ * A failed command ends the step right after `execute`: nothing is signed or stored for it
+ * (a pipeline step either succeeded or must run again), and no plugin reads half-made outputs.
+ */
+function stopOnCommandFailure(command: string[]): LoadedPlugin {
+  const plugin: CustodyPlugin = {
+    name: 'pipeline',
+    apiVersion: PLUGIN_API_VERSION,
+    apply(hooks) {
+      hooks.execute.tapPromise('pipeline', async (ctx) => {
+        const code = ctx.execution?.exitCode ?? 0;
+        if (code !== 0) throw new CustodyError('PLUGIN_FAILED', `command exited with ${code}: ${command.join(' ')}`);
+      });
+    },
+  };
+  return { plugin, options: {}, source: 'built-in' };
 }
 
 function commandOf(step: PlannedStep): string[] {
@@ -271,6 +289,8 @@ export async function runPipeline(o: PipelineOptions): Promise<PipelineResult> {
     for (const spec of specs) {
       plugins.push(await loadPlugin({ use: spec.use, options: substituteOptions(spec.options ?? {}, params) as Record<string, unknown> }, { registry: o.registry, baseDir: o.pluginBaseDir ?? workdir }));
     }
+    // First, so that a failed command stops the step before any evidence plugin reads its outputs.
+    if (command.length > 0) plugins.unshift(stopOnCommandFailure(command));
     prepared.push({ plan: step, command, signer, plugins, linkFile: join(linkDir, linkFileName(step.name, signer.keyid)) });
   }
 
