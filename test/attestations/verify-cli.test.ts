@@ -204,6 +204,9 @@ describe('custody verify: attestation-verifier layouts', () => {
     const r = await custody(['verify', '--layout', layout('layout.yml'), '--link-dir', join(COMPAT, 'test-data'), '--json']);
     assert.equal(r.code, 0, r.stdout + r.stderr);
     const report = JSON.parse(r.stdout);
+    const ajvModule = createRequire(join(import.meta.dirname, '..', '..', 'packages', 'core', 'package.json'))('ajv');
+    const validate = new (ajvModule.default ?? ajvModule)({ strict: false }).compile(JSON.parse(readFileSync(join(import.meta.dirname, '..', '..', 'schemas', 'verify-report.schema.json'), 'utf8')));
+    assert.ok(validate(report), JSON.stringify(validate.errors));
     assert.equal(report.layoutSigned, false);
     assert.equal(report.layoutFormat, 'attestation-verifier');
     assert.match(report.checks[0].message, /layout is NOT signed/);

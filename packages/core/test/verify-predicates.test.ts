@@ -199,3 +199,13 @@ test('predicate reports validate against schemas/verify-report.schema.json', asy
   ];
   for (const r of reports) assert.ok(validate(JSON.parse(JSON.stringify(r))), JSON.stringify(validate.errors));
 });
+
+test('command alignment: a warning by default (in-toto), COMMAND_MISMATCH at command-alignment with strictCommand', async () => {
+  const layout = await dsseLayout(layoutBody({ expected_command: ['make', 'all'] }));
+  const lax = await run(layout, passing());
+  assert.equal(lax.report.verdict, 'pass');
+  assert.match(lax.report.warnings.join('\n'), /run command '\['make'\]' differs from expected command '\['make', 'all'\]'/);
+  const strict = await run(layout, passing(), { strictCommand: true });
+  assert.deepEqual([strict.report.failure?.code, strict.report.failure?.check, strict.report.failure?.step], ['COMMAND_MISMATCH', 'command-alignment', 'build']);
+  assert.ok(strict.report.checks.some((c) => c.check === 'command-alignment' && c.verdict === 'fail'));
+});

@@ -13,6 +13,11 @@ export const CONFIG_SCHEMA = {
     outDir: { type: 'string', minLength: 1, description: 'Where links and attestations are written (default: the current folder).' },
     format: { enum: ['legacy', 'dsse'], description: 'Link format: the reference metablock (legacy) or a DSSE envelope.' },
     exclude: { type: 'array', items: { type: 'string' }, description: 'Exclude patterns (gitwildmatch); replace the defaults like --exclude.' },
+    functionaries: {
+      type: 'object',
+      description: 'For `custody pipeline run`: which private key file signs each step (step name → key file).',
+      additionalProperties: { type: 'string', minLength: 1 },
+    },
     plugins: {
       type: 'array',
       description: 'Evidence plugins run for every step: a built-in name, an npm package name, or a path relative to this file.',

@@ -18,6 +18,8 @@ export interface CustodyConfig {
   format?: 'legacy' | 'dsse';
   exclude?: string[];
   plugins?: (string | PluginConfigEntry)[];
+  /** Step name → private key file, for `custody pipeline run`. */
+  functionaries?: Record<string, string>;
 }
 
 export interface LoadedConfig {
@@ -51,6 +53,13 @@ function validateConfig(value: unknown, file: string): CustodyConfig {
   }
   if (v.format !== undefined && v.format !== 'legacy' && v.format !== 'dsse') fail(`'format' must be 'legacy' or 'dsse'`);
   if (v.exclude !== undefined && (!Array.isArray(v.exclude) || v.exclude.some((x) => typeof x !== 'string'))) fail(`'exclude' must be a list of patterns`);
+  if (v.functionaries !== undefined) {
+    const f = v.functionaries as Record<string, unknown>;
+    if (!f || typeof f !== 'object' || Array.isArray(f)) fail(`'functionaries' must map step names to key files`);
+    for (const [step, keyFile] of Object.entries(f)) {
+      if (typeof keyFile !== 'string' || keyFile === '') fail(`functionaries.${step} must be a key file path`);
+    }
+  }
   if (v.plugins !== undefined) {
     if (!Array.isArray(v.plugins)) fail(`'plugins' must be a list`);
     (v.plugins as unknown[]).forEach((p, i) => {

@@ -128,7 +128,7 @@ const runCommand: CommandModule<object, RunArgs> = {
     const layoutKeyFiles = (argv['layout-key'] ?? []).map(String);
     const layoutKeys = [];
     for (const k of layoutKeyFiles) layoutKeys.push(await loadPublicKey(k));
-    const { config, baseDir } = await engine.loadPipelineConfig(cwd, argv.config);
+    const { config, baseDir } = await engine.loadConfig(cwd, argv.config);
     const functionaries: Record<string, string> = {};
     for (const [step, key] of Object.entries(config.functionaries ?? {})) functionaries[step] = resolve(baseDir, key);
     const passphrase = config.passphraseFile ? await readPassphraseFile(resolve(baseDir, config.passphraseFile)) : undefined;

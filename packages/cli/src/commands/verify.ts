@@ -22,6 +22,7 @@ interface VerifyArgs {
   'param-file'?: string;
   store?: string;
   'trusted-root'?: string;
+  'strict-command'?: boolean;
   json: boolean;
   'inspection-timeout': number;
 }
@@ -156,6 +157,7 @@ export const verifyCommand: CommandModule<object, VerifyArgs> = {
     .option('param-file', { type: 'string', describe: 'JSON object of parameters (attestation-verifier --substitute-parameters); --param wins' })
     .option('store', { type: 'string', describe: 'attestation store folder to read as well (default: .custody/ next to the layout, when it exists)' })
     .option('trusted-root', { type: 'string', describe: 'Sigstore trusted_root.json for keyless functionaries, when the layout names none' })
+    .option('strict-command', { type: 'boolean', default: false, describe: 'a step whose link ran another command than expected_command fails (COMMAND_MISMATCH); in-toto only warns' })
     .option('json', { type: 'boolean', default: false, describe: 'print the report as JSON (schemas/verify-report.schema.json)' })
     .option('inspection-timeout', { type: 'number', default: 300, describe: 'seconds an inspection may run' }) as any,
   handler: (argv) => oneLineErrors(async () => {
@@ -189,7 +191,7 @@ export const verifyCommand: CommandModule<object, VerifyArgs> = {
       });
       const runner = createInspectionRunner({ workdir: process.cwd(), timeoutMs: argv['inspection-timeout'] * 1000 });
       try {
-        report = await core.verifySupplyChain({ layout, layoutKeys, now: new Date(), params, links, runInspection: runner.run, attestations, layoutFile: argv.layout });
+        report = await core.verifySupplyChain({ layout, layoutKeys, now: new Date(), params, links, runInspection: runner.run, attestations, strictCommand: argv['strict-command'] === true, layoutFile: argv.layout });
       } catch (e) {
         // Link files are named relative to the link dir in core; name them as the user would.
         if (core.isCustodyError(e) && e.file && /\.link$/.test(e.file) && argv['link-dir'] !== '.') {

@@ -82,13 +82,15 @@ export interface VerifyInput {
    * keyless functionaries) and the claims expectedPredicates rules read (step 10).
    */
   attestations?: AttestationCollector;
+  /** A link whose command differs from expected_command fails (COMMAND_MISMATCH) instead of warning. */
+  strictCommand?: boolean;
   /** Name of the layout file, for messages about it. */
   layoutFile?: string;
 }
 
 export type CheckName =
   | 'layout-signature' | 'layout-expiry' | 'links' | 'threshold' | 'sublayout' | 'threshold-agreement'
-  | 'artifact-rules' | 'inspection' | 'inspection-rules' | 'predicate-rules';
+  | 'artifact-rules' | 'inspection' | 'inspection-rules' | 'predicate-rules' | 'command-alignment';
 
 /** One link file considered for a step. */
 export interface SignerEntry {

@@ -63,6 +63,7 @@ interface RunContext {
   runInspection?: InspectionRunner;
   warnings: string[];
   params?: Record<string, string>;
+  strictCommand?: boolean;
 }
 
 /** `<step>.<keyid[:8]>` — the reference's SUBLAYOUT_LINK_DIR_FORMAT. */
@@ -382,11 +383,16 @@ async function verifyLayoutBody(layout: LayoutBody, source: LinkSource, stepName
     stepLinks.set(step.name, list);
   }
 
-  // 7: command alignment is a warning only
+  // 7: command alignment is a warning only (in-toto's rule), an error with strictCommand
   for (const step of layout.steps) {
     for (const l of stepLinks.get(step.name)!) {
       if (l.link.command.length !== step.expected_command.length || l.link.command.some((c, i) => c !== step.expected_command[i])) {
-        ctx.warnings.push(`Step '${step.name}' (${l.file}): run command '${commandRepr(l.link.command)}' differs from expected command '${commandRepr(step.expected_command)}'`);
+        const message = `Step '${step.name}' (${l.file}): run command '${commandRepr(l.link.command)}' differs from expected command '${commandRepr(step.expected_command)}'`;
+        if (ctx.strictCommand) {
+          checks.push({ check: 'command-alignment', verdict: 'fail', step: step.name, command: l.link.command, message });
+          throw new Failed('COMMAND_MISMATCH', 'command-alignment', message, step.name);
+        }
+        ctx.warnings.push(message);
       }
     }
   }
@@ -515,7 +521,7 @@ function applyItemRules(
  */
 export async function verifySupplyChain(input: VerifyInput): Promise<VerificationReport> {
   const checks: Check[] = [];
-  const ctx: RunContext = { now: input.now, runInspection: input.runInspection, warnings: [], params: input.params };
+  const ctx: RunContext = { now: input.now, runInspection: input.runInspection, warnings: [], params: input.params, strictCommand: input.strictCommand };
   const file = input.layoutFile ?? 'layout';
   try {
     if (!isPlainObject(input.layout.body) || input.layout.body._type !== 'layout') {

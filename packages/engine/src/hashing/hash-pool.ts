@@ -23,6 +23,8 @@ export interface HashOptions {
   onProgress?: (hashedBytes: number) => void;
   /** Hash on the calling thread alone below this many bytes in total (default 48 MiB). */
   inlineBelowBytes?: number;
+  /** With workers: bytes the calling thread hashes between looks at the event loop (default 32 MiB). */
+  sliceBytes?: number;
 }
 
 const CHUNK = 1 << 20;
@@ -193,7 +195,7 @@ export async function hashFiles(files: readonly FileToHash[], opts: HashOptions 
           open = undefined;
           return;
         }
-        let budget = SLICE;
+        let budget = opts.sliceBytes ?? SLICE;
         while (job && budget > 0) {
           const i = job[fileIndex];
           try {

@@ -2,5 +2,3 @@ export { planPipeline } from './order.ts';
 export type { PlannedStep } from './order.ts';
 export { runPipeline, pipelineExcludes } from './run.ts';
 export type { PipelineOptions, PipelineResult, PipelineStepResult, PipelineEvent, PipelineVerifyRequest, PipelineVerifyOutcome } from './run.ts';
-export { loadPipelineConfig, PIPELINE_CONFIG_SCHEMA } from './config.ts';
-export type { PipelineConfig, LoadedPipelineConfig } from './config.ts';
