@@ -7,7 +7,7 @@
 import { createHash, createPrivateKey } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readFile } from 'node:fs/promises';
@@ -27,6 +27,8 @@ export interface VerifyBenchResult {
   ratio: number;
   /** The pure verifier in this process (reading + parsing + verifying; no process start-up). */
   inProcessMedianMs: number;
+  /** `node -e 0`: what any Node CLI pays before its first line runs. */
+  nodeFloorMs: number;
   custodyExit: number;
   referenceExit: number;
   sameVerdict: boolean;
@@ -93,13 +95,15 @@ async function writeChain(dir: string, artifacts: number, perDirectoryRules: boo
 
 export async function benchVerify(opts: { artifacts?: number; runs?: number; perDirectoryRules?: boolean; log?: (line: string) => void } = {}): Promise<VerifyBenchResult> {
   const artifacts = opts.artifacts ?? 10_000;
-  const runs = opts.runs ?? 3;
+  const runs = opts.runs ?? Number(process.env.BENCH_RUNS ?? 3);
   const log = opts.log ?? ((l: string) => console.log(l));
   const dir = process.env.CUSTODY_BENCH_KEEP ?? await mkdtemp(join(tmpdir(), 'custody-bench-verify-'));
   try {
     await writeChain(dir, artifacts, opts.perDirectoryRules ?? false);
     const ours: number[] = [];
     const ref: number[] = [];
+    const floor: number[] = [];
+    const loadBefore = loadavg()[0];
     let custodyExit = -1;
     let referenceExit = -1;
     for (let i = 0; i < runs; i++) {
@@ -107,6 +111,7 @@ export async function benchVerify(opts: { artifacts?: number; runs?: number; per
       const r = await timed('in-toto-verify', ['--layout', 'root.layout', '--layout-keys', 'owner.pub', '--key-types', 'ed25519'], dir);
       ours.push(c.ms);
       ref.push(r.ms);
+      floor.push((await timed(process.execPath, ['-e', '0'], dir)).ms);
       custodyExit = c.code;
       referenceExit = r.code;
       if (c.code !== 0) log(`custody verify exit ${c.code}: ${c.stderr.trim()}`);
@@ -122,7 +127,7 @@ export async function benchVerify(opts: { artifacts?: number; runs?: number; per
       if (i > 0) inProcess.push(Number(process.hrtime.bigint() - start) / 1e6); // first run warms up the JIT
     }
     const result: VerifyBenchResult = {
-      artifacts, runs, inProcessMedianMs: median(inProcess),
+      artifacts, runs, inProcessMedianMs: median(inProcess), nodeFloorMs: median(floor),
       custodyMedianMs: median(ours), referenceMedianMs: median(ref), ratio: median(ref) / median(ours),
       custodyExit, referenceExit, sameVerdict: custodyExit === referenceExit,
     };
@@ -131,6 +136,7 @@ export async function benchVerify(opts: { artifacts?: number; runs?: number; per
     log(`  in-toto-verify  median ${result.referenceMedianMs.toFixed(0)} ms  (exit ${referenceExit})`);
     log(`  ratio ${result.ratio.toFixed(1)}× (target ≥ 10×)  same verdict: ${result.sameVerdict ? 'yes' : 'NO'}`);
     log(`  custody's verifier in-process (no start-up) median ${result.inProcessMedianMs.toFixed(0)} ms: ${(result.referenceMedianMs / result.inProcessMedianMs).toFixed(1)}× the reference CLI`);
+    log(`  floor: \`node -e 0\` median ${result.nodeFloorMs.toFixed(0)} ms (a 10× target leaves ${(result.referenceMedianMs / 10).toFixed(0)} ms); load average ${loadBefore.toFixed(2)} → ${loadavg()[0].toFixed(2)}`);
     return result;
   } finally {
     if (!process.env.CUSTODY_BENCH_KEEP) await rm(dir, { recursive: true, force: true });

@@ -158,4 +158,49 @@ describe('custody verify: keyless identities as functionaries', () => {
       await writeFile(join(dir, 'trusted_root.json'), original);
     }
   });
+
+  it('custody run --keyless --format sigstore: two CI identities sign a step, verify counts both', async () => {
+    const fit = `expires: 1y
+keys: { owner: owner.pub }
+trustedRoot: { path: trusted_root.json }
+steps:
+  - name: fit
+    threshold: 2
+    functionaries:
+      - { issuer: "${ISSUER}", subject: "${BUILDER.subject}" }
+      - { issuer: "${ISSUER}", subject: "${TRAINER.subject}" }
+    expected_command: [sh, -c, echo w > model.bin]
+    expected_products: [CREATE model.bin, DISALLOW *]
+    expectedPredicates:
+      - predicateType: https://custody.dev/attestation/command-run/v0.1
+        threshold: 2
+        expectedAttributes: [{ rule: predicate.exitCode == 0 }]
+inspect: []
+`;
+    await writeFile(join(dir, 'fit.yaml'), fit);
+    const s = await custody(['layout', 'sign', join(dir, 'fit.yaml'), '--key', join(dir, 'owner'), '--format', 'dsse', '-o', join(dir, 'fit.layout')]);
+    assert.equal(s.code, 0, s.stderr);
+    const out = join(dir, 'fit-out');
+    for (const id of [BUILDER, TRAINER]) {
+      const work = join(dir, `fit-${id === BUILDER ? 'b' : 't'}`);
+      await mkdir(work, { recursive: true });
+      await writeFile(join(work, 'token'), mock.token(id));
+      const r = await custody(['run', '-n', 'fit', '--format', 'sigstore', '--keyless', '--identity-token-file', 'token', '--fulcio-url', mock.fulcioURL,
+        '--rekor-url', mock.rekorURL, '--tsa-url', mock.tsaURL, '--rekor-entry-type', 'intoto', '--plugin', 'command-run', '-p', 'model.bin', '-d', out,
+        '--', 'sh', '-c', 'echo w > model.bin'], { cwd: work });
+      assert.equal(r.code, 0, r.stderr);
+    }
+    const id8 = (id: KeylessIdentity) => createHash('sha256').update(keylessFunctionaryId(id)).digest('hex').slice(0, 8);
+    const { readdir } = await import('node:fs/promises');
+    assert.deepEqual((await readdir(out)).sort(), [BUILDER, TRAINER].flatMap((id) => [`fit.${id8(id)}.command-run.sigstore.json`, `fit.${id8(id)}.link.sigstore.json`]).sort());
+    const v = await custody(['verify', '--layout', join(dir, 'fit.layout'), '--layout-key', join(dir, 'owner.pub'), '--link-dir', out, '--json']);
+    assert.equal(v.code, 0, v.stdout + v.stderr);
+    const report = JSON.parse(v.stdout);
+    assert.equal(report.checks.find((c: { check: string }) => c.check === 'threshold').counted, 2);
+    assert.equal(report.checks.find((c: { check: string }) => c.check === 'predicate-rules').predicates[0].accepted.length, 2);
+    // keyless needs --format sigstore; and it excludes --key
+    const bad = await custody(['run', '-n', 'fit', '--keyless', '--', 'true'], { cwd: dir });
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--keyless signs Sigstore bundles: add --format sigstore/);
+  });
 });

@@ -9,7 +9,8 @@
  *   and `<step>.<keyid8>.link.sigstore.json`, which `custody verify` reads from the link folder
  *   or the store.
  */
-import { IN_TOTO_PAYLOAD_TYPE, jcs, linkToStatement } from '@custody/core';
+import { createHash } from 'node:crypto';
+import { CustodyError, IN_TOTO_PAYLOAD_TYPE, jcs, keylessFunctionaryId, linkToStatement } from '@custody/core';
 import type { LinkBody, Statement } from '@custody/core';
 import { signDsse, type Signer } from '@custody/sign';
 import type { ResourceDescriptor } from './types.ts';
@@ -26,13 +27,25 @@ export interface InTotoStatement {
 export interface AttestationWriter {
   /** File name for the n-th (0-based) predicate a plugin emitted in a step. */
   fileName(step: string, keyid: string, pluginName: string, index: number): string;
-  /** The file's contents: the signed Statement. */
-  serialize(statement: InTotoStatement, signer: Signer): Promise<string>;
+  /** The file's contents: the signed Statement (`signer` is undefined only for selfSigning writers). */
+  serialize(statement: InTotoStatement, signer: Signer | undefined): Promise<string>;
   /**
    * When present, the link is written by this writer too (file name and contents) instead of
-   * the `<step>.<keyid8>.link` metablock / DSSE file.
+   * the `<step>.<keyid8>.link` metablock / DSSE file. Called before any `serialize`.
    */
-  writeLink?(link: LinkBody, signer: Signer): Promise<{ fileName: string; data: string }>;
+  writeLink?(link: LinkBody, signer: Signer | undefined): Promise<{ fileName: string; data: string }>;
+  /**
+   * A writer that signs by itself (keyless): the step needs no key signer. After `writeLink`,
+   * the 64-hex stand-in for a keyid its file names use.
+   */
+  readonly selfSigning?: { fileKeyid(): string };
+}
+
+/** A signer of Statements into Sigstore bundles that is no key of its own (keyless, Fulcio). */
+export interface StatementBundleSigner {
+  signStatement(statement: Statement): Promise<unknown>;
+  /** The certificate identity, once the first signature was made. */
+  identity(): { issuer: string; subject: string } | undefined;
 }
 
 /** Statement JSON (RFC 8785 canonical) in a DSSE envelope signed with the step key. */
@@ -47,20 +60,42 @@ export class DsseAttestationWriter implements AttestationWriter {
   }
 }
 
-/** Statements (and the link, as link predicate v0.3) in Sigstore bundles signed with the step key. */
+/**
+ * Statements (and the link, as link predicate v0.3) in Sigstore bundles, signed with the step
+ * key — or, given a keyless signer, with its Fulcio certificate; then files are named by
+ * SHA-256 of the functionary id (`oidc:<issuer>#<subject>`), as `custody verify` expects.
+ */
 export class SigstoreAttestationWriter implements AttestationWriter {
+  readonly selfSigning?: { fileKeyid(): string };
+
+  constructor(private readonly keyless?: StatementBundleSigner) {
+    if (keyless) {
+      this.selfSigning = {
+        fileKeyid: () => {
+          const id = keyless.identity();
+          if (!id) throw new CustodyError('USAGE', 'keyless signer has no identity before its first signature');
+          return createHash('sha256').update(keylessFunctionaryId(id)).digest('hex');
+        },
+      };
+    }
+  }
+
   fileName(step: string, keyid: string, pluginName: string, index: number): string {
     return `${step}.${keyid.slice(0, 8)}.${pluginName}${index === 0 ? '' : `-${index + 1}`}.sigstore.json`;
   }
 
-  async serialize(statement: InTotoStatement, signer: Signer): Promise<string> {
+  async serialize(statement: InTotoStatement, signer: Signer | undefined): Promise<string> {
     // loaded on first use: @sigstore/sign is heavy and legacy runs never need it
     const { signAttestationBundle, serializeBundle } = await import('@custody/sign');
+    if (this.keyless) return serializeBundle(await this.keyless.signStatement(statement as unknown as Statement) as Parameters<typeof serializeBundle>[0]);
+    if (!signer) throw new CustodyError('USAGE', 'no signer for the attestation');
     return serializeBundle(await signAttestationBundle(statement as unknown as Statement, signer));
   }
 
-  async writeLink(link: LinkBody, signer: Signer): Promise<{ fileName: string; data: string }> {
-    return { fileName: `${link.name}.${signer.keyid.slice(0, 8)}.link.sigstore.json`, data: await this.serialize(linkToStatement(link) as unknown as InTotoStatement, signer) };
+  async writeLink(link: LinkBody, signer: Signer | undefined): Promise<{ fileName: string; data: string }> {
+    const data = await this.serialize(linkToStatement(link) as unknown as InTotoStatement, signer);
+    const keyid = this.selfSigning ? this.selfSigning.fileKeyid() : signer!.keyid;
+    return { fileName: `${link.name}.${keyid.slice(0, 8)}.link.sigstore.json`, data };
   }
 }
 

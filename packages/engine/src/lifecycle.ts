@@ -156,7 +156,7 @@ export function attachPlugin(hooks: StepHooks, state: StepState, loaded: LoadedP
 export async function runStep(options: StepOptions): Promise<StepResult> {
   const workdir = options.workdir ?? process.cwd();
   // Fail before the command runs, not after: the out dir must be a writable folder.
-  if (options.signer) checkOutDir(workdir, options.outDir);
+  if (options.signer || options.attestationWriter?.selfSigning) checkOutDir(workdir, options.outDir);
   const signal = options.signal ?? new AbortController().signal;
   const hooks = createStepHooks();
   const ctx: StepContext = {

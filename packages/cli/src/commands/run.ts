@@ -44,8 +44,18 @@ export interface StepArgs {
   layoutStep?: string;
 }
 
+type KeySigner = import('@custody/sign').Signer;
+type Prepared = Awaited<ReturnType<typeof prepareStepImpl>>;
+
 /** Loads config, signer and plugins for a step; everything that can fail does so before any command runs. */
-export async function prepareStep(argv: StepArgs, opts: { plugins: boolean; sigstore?: boolean }) {
+export async function prepareStep(argv: StepArgs, opts: { plugins: boolean; sigstore?: boolean }): Promise<Prepared & { signer: KeySigner }>;
+/** With `keyless`: no key is loaded (`signer` undefined); the keyless signer signs instead. */
+export async function prepareStep(argv: StepArgs, opts: { plugins: boolean; sigstore: true; keyless: boolean }): Promise<Prepared>;
+export async function prepareStep(argv: StepArgs, opts: { plugins: boolean; sigstore?: boolean; keyless?: boolean }): Promise<Prepared> {
+  return prepareStepImpl(argv, opts);
+}
+
+async function prepareStepImpl(argv: StepArgs, opts: { plugins: boolean; sigstore?: boolean; keyless?: boolean }) {
   // Subpath imports: the package indexes also re-export sigstore, CEL and the pipeline runner.
   const [{ resolve }, { CustodyError }, { loadSigner, readPassphraseFile }, config_, load_, progress_, { builtinPlugins, DEFAULT_STEP_PLUGINS }] = await Promise.all([
     import('node:path'),
@@ -62,11 +72,17 @@ export async function prepareStep(argv: StepArgs, opts: { plugins: boolean; sigs
   if (argv.format === 'sigstore' && !opts.sigstore) throw new CustodyError('USAGE', '--format sigstore is supported by custody run only (record writes legacy or dsse links)');
   const cwd = process.cwd();
   const { config, baseDir } = await engine.loadConfig(cwd, argv.config);
-  const keyPath = argv.key ?? (config.key ? resolve(baseDir, config.key) : undefined);
-  if (!keyPath) throw new CustodyError('USAGE', 'no signing key: pass --key or set "key" in custody.config');
-  const passFile = argv.passphraseFile ?? (config.passphraseFile ? resolve(baseDir, config.passphraseFile) : undefined);
-  const passphrase = passFile ? await readPassphraseFile(passFile) : undefined;
-  const signer = await loadSigner(keyPath, { passphrase });
+  let signer: KeySigner | undefined;
+  if (opts.keyless) {
+    if (argv.key) throw new CustodyError('USAGE', 'give either --key or --keyless, not both');
+    if (argv.format !== 'sigstore') throw new CustodyError('USAGE', '--keyless signs Sigstore bundles: add --format sigstore');
+  } else {
+    const keyPath = argv.key ?? (config.key ? resolve(baseDir, config.key) : undefined);
+    if (!keyPath) throw new CustodyError('USAGE', 'no signing key: pass --key or set "key" in custody.config (or --keyless)');
+    const passFile = argv.passphraseFile ?? (config.passphraseFile ? resolve(baseDir, config.passphraseFile) : undefined);
+    const passphrase = passFile ? await readPassphraseFile(passFile) : undefined;
+    signer = await loadSigner(keyPath, { passphrase });
+  }
   let layoutStep: unknown;
   if (argv.layoutStep) {
     try {
@@ -111,7 +127,13 @@ export function reportWritten(step: string, written: string[]): void {
   process.stderr.write(`custody: recorded step '${step}': ${basename(written[0])}${extra}\n`);
 }
 
-interface RunArgs extends StepArgs {
+interface RunArgs extends StepArgs, Partial<Record<'keyless' | 'tlog', boolean>> {
+  'identity-token-file'?: string;
+  'fulcio-url'?: string;
+  'rekor-url'?: string;
+  'tsa-url'?: string;
+  'signing-timeout'?: number;
+  'rekor-entry-type'?: 'dsse' | 'intoto';
   materials?: string[];
   products?: string[];
   recordStreams?: boolean;
@@ -131,6 +153,15 @@ export const runCommand: CommandModule<object, RunArgs> = {
       .option('products', { alias: 'p', type: 'array', string: true, describe: 'paths hashed after the command' })
       .option('record-streams', { alias: 's', type: 'boolean', describe: 'record stdout/stderr in the link byproducts' })
       .option('no-command', { alias: 'x', type: 'boolean', describe: 'record materials/products without running a command' })
+      // keyless (Fulcio certificate for an OIDC identity; with --format sigstore), as `layout sign` and `model sign` take them
+      .option('keyless', { type: 'boolean', describe: 'sign the step\'s bundles with a short-lived Fulcio certificate for an OIDC identity instead of a key (needs --format sigstore)' })
+      .option('identity-token-file', { type: 'string', describe: 'file holding the OIDC identity token (default: SIGSTORE_ID_TOKEN, then GitHub Actions)' })
+      .option('fulcio-url', { type: 'string', describe: 'Fulcio URL (default https://fulcio.sigstore.dev)' })
+      .option('rekor-url', { type: 'string', describe: 'Rekor URL (default https://rekor.sigstore.dev)' })
+      .option('tsa-url', { type: 'string', describe: 'RFC 3161 timestamp authority URL (adds a signed timestamp)' })
+      .option('tlog', { type: 'boolean', describe: 'write a Rekor entry (default; --tlog false skips it and then needs --tsa-url)' })
+      .option('signing-timeout', { type: 'number', describe: 'timeout of each request to Fulcio, Rekor or the TSA, in seconds (default 30)' })
+      .option('rekor-entry-type', { choices: ['dsse', 'intoto'] as const, hidden: true, describe: 'Rekor entry kind for DSSE bundles (intoto: test logs)' })
       .example('custody run -n train -k alice.pem -m data -p model -- python train.py', '') as unknown as Argv<RunArgs>,
   handler: async (argv) => {
     const { CustodyError } = await import('@custody/core/errors');
@@ -147,9 +178,21 @@ export const runCommand: CommandModule<object, RunArgs> = {
     for (const m of argv.materials ?? []) {
       if (!existsSync(resolve(base, m))) throw new CustodyError('FILE_NOT_FOUND', 'material path does not exist', { file: m });
     }
-    const prepared = await prepareStep(argv, { plugins: true, sigstore: true });
+    const keyless = argv.keyless === true;
+    const prepared = await prepareStep(argv, { plugins: true, sigstore: true, keyless });
     const { runStep } = await import('@custody/engine/lifecycle');
-    const attestationWriter = prepared.sigstore ? new (await import('@custody/engine')).SigstoreAttestationWriter() : undefined;
+    let attestationWriter;
+    if (prepared.sigstore) {
+      const { SigstoreAttestationWriter } = await import('@custody/engine');
+      if (keyless) {
+        const sign = await import('@custody/sign');
+        // the certificate is requested at the first signature, after the command ran
+        const keylessSigner = sign.createKeylessSigner({ ...sign.keylessOptionsFromArgv(argv), rekorEntryType: argv['rekor-entry-type'] });
+        attestationWriter = new SigstoreAttestationWriter(keylessSigner);
+      } else {
+        attestationWriter = new SigstoreAttestationWriter();
+      }
+    }
     const result = await runStep({
       stepName: argv.step,
       command,

@@ -14,20 +14,23 @@ import { makeStatement, productsAsSubject } from '../attestation.ts';
 export function linkPlugin(hooks: StepHooks, state: StepState): void {
   hooks.sign.tapPromise({ name: 'custody:sign', stage: 100 }, async (ctx) => {
     const signer = state.options.signer;
-    if (!signer) return;
+    const writer = state.attestationWriter;
+    // keyless writers sign by themselves; otherwise nothing is signed without a key
+    if (!signer && !(writer.selfSigning && writer.writeLink)) return;
     const outDir = resolve(state.workdir, state.options.outDir ?? '.');
     const link = buildLink(state);
-    if (state.attestationWriter.writeLink) {
+    if (writer.writeLink) {
       // e.g. Sigstore bundles: the link is one more Statement (link predicate v0.3)
-      const written = await state.attestationWriter.writeLink(link, signer);
+      const written = await writer.writeLink(link, signer);
       state.pending.push({ path: join(outDir, written.fileName), data: written.data });
-    } else {
+    } else if (signer) {
       const linkText =
         state.options.format === 'dsse'
           ? serializeDsse(await signDsse(Buffer.from(jcs(link), 'utf8'), IN_TOTO_PAYLOAD_TYPE, signer))
           : serializeMetablock(await signMetablock(link, signer));
       state.pending.push({ path: join(outDir, linkFileName(ctx.stepName, signer.keyid)), data: linkText });
     }
+    const fileKeyid = writer.selfSigning ? writer.selfSigning.fileKeyid() : signer!.keyid;
 
     const perPlugin = new Map<string, number>();
     const defaultSubject = productsAsSubject(ctx.products);
@@ -36,7 +39,7 @@ export function linkPlugin(hooks: StepHooks, state: StepState): void {
       perPlugin.set(plugin, index + 1);
       const statement = makeStatement(predicate.subject ?? defaultSubject, predicate.predicateType, predicate.predicate);
       state.pending.push({
-        path: join(outDir, state.attestationWriter.fileName(ctx.stepName, signer.keyid, plugin, index)),
+        path: join(outDir, state.attestationWriter.fileName(ctx.stepName, fileKeyid, plugin, index)),
         data: await state.attestationWriter.serialize(statement, signer),
       });
     }
