@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { evaluateAttestationSteps, parseSignedFile, parseStatement, publicKeyFromSslib, verifySignedFile } from '../../packages/core/src/index.ts';
 import type { AttestationStepPolicy, AttestationStepsReport, VerifiedClaim } from '../../packages/core/src/index.ts';
+import { verifyAttestationBundle } from '../../packages/sign/src/index.ts';
 import { custody, demoEnv, runDemoPipeline, setupDemo, verifyDemo } from '../../scripts/demo.mjs';
 import type { DemoHub, DemoParams, ExecResult, VerifyReport } from '../../scripts/demo.mjs';
 
@@ -29,11 +30,10 @@ export interface Template {
   clean: PipelineJson;
 }
 
-/** The step commands write to stdout too; the pipeline's JSON result is its last line. */
+/** With --json, stdout is the pipeline's JSON result alone (step commands' output goes to stderr). */
 export function pipelineJson(r: ExecResult): PipelineJson {
-  const lines = r.stdout.trim().split('\n');
   try {
-    return JSON.parse(lines[lines.length - 1]) as PipelineJson;
+    return JSON.parse(r.stdout) as PipelineJson;
   } catch {
     throw new Error(`no JSON result from pipeline run (exit ${r.code}): ${r.stderr.slice(-2000)}`);
   }
@@ -117,13 +117,27 @@ export async function evaluatePredicates(dir: string, params: Record<string, str
   const body = layout.body as { keys: Record<string, unknown>; steps: AttestationStepPolicy[] };
   const claims: Record<string, VerifiedClaim[]> = {};
   for (const name of await readdir(join(dir, 'attestations'))) {
-    if (!name.endsWith('.att.json')) continue;
+    // plugin Statements: Sigstore bundles (the default) or DSSE `.att.json` (--format dsse); not the link
+    const bundle = name.endsWith('.sigstore.json') && !name.endsWith('.link.sigstore.json');
+    if (!bundle && !name.endsWith('.att.json')) continue;
     const [step, keyid8] = name.split('.');
     const keyid = Object.keys(body.keys).find((k) => k.startsWith(keyid8));
     if (!keyid) continue;
-    const signed = parseSignedFile(await readFile(join(dir, 'attestations', name), 'utf8'), name);
-    if (signed.format !== 'dsse' || !verifySignedFile(signed, publicKeyFromSslib(body.keys[keyid]))) continue;
-    (claims[step] ??= []).push({ step, keyid, statement: parseStatement(signed.payloadBytes), source: name });
+    const key = publicKeyFromSslib(body.keys[keyid]);
+    const text = await readFile(join(dir, 'attestations', name), 'utf8');
+    let statement;
+    if (bundle) {
+      try {
+        statement = verifyAttestationBundle(text, [key], { file: name }).statement;
+      } catch {
+        continue;
+      }
+    } else {
+      const signed = parseSignedFile(text, name);
+      if (signed.format !== 'dsse' || !verifySignedFile(signed, key)) continue;
+      statement = parseStatement(signed.payloadBytes);
+    }
+    if (statement) (claims[step] ??= []).push({ step, keyid, statement, source: name });
   }
   return evaluateAttestationSteps(body, claims, { params });
 }

@@ -116,6 +116,26 @@ describe('custody verify: expectedPredicates over stored attestations', () => {
     assert.match(tree.stdout, /saw predicate\.failedTests = \["t2"\]/);
   });
 
+  it('a {param} of a predicate rule that is not given: bad input (exit 2) naming it and the step; given, it is substituted', async () => {
+    const c = await scenario('param', async ({ links, root }) => {
+      await writeFile(join(links, bundleName('tester')), await bundle('tester', testResult('PASSED')));
+      await writeFile(join(root, 'layout.yaml'), LAYOUT_YAML.replace("predicate.result == 'PASSED'", "predicate.result == '{expected_result}'").replace('keys: { owner: owner.pub, bob: bob.pub, tester: tester.pub }', `keys: { owner: ${join(dir, 'owner.pub')}, bob: ${join(dir, 'bob.pub')}, tester: ${join(dir, 'tester.pub')} }`));
+      const signed = await custody(['layout', 'sign', join(root, 'layout.yaml'), '--key', join(dir, 'owner'), '--format', 'dsse', '-o', join(root, 'root.layout')]);
+      assert.equal(signed.code, 0, signed.stderr);
+    });
+    for (const extra of [[], ['--param', 'other=1']]) {
+      const r = await custody([...c.args, '--json', ...extra]);
+      assert.equal(r.code, 2, r.stdout + r.stderr);
+      assert.equal(r.stdout, '');
+      assert.match(r.stderr, /^custody: .*step "build" predicate https:\/\/in-toto\.io\/attestation\/test-result\/v0\.1 rule 1: parameter expected_result not given \(--param expected_result=VALUE\)\n$/);
+    }
+    const ok = await custody([...c.args, '--json', '--param', 'expected_result=PASSED']);
+    assert.equal(ok.code, 0, ok.stdout + ok.stderr);
+    assert.equal(JSON.parse(ok.stdout).checks.find((x: { check: string }) => x.check === 'predicate-rules').predicates[0].claims[0].rules[0].rule, "predicate.result == 'PASSED'");
+    const lint = await custody(['layout', 'lint', join(c.root, 'layout.yaml')]);
+    assert.equal(lint.code, 0, `lint without parameters only checks syntax: ${lint.stdout}${lint.stderr}`);
+  });
+
   it('a DSSE Statement (*.att.json) signed by the functionary counts too', async () => {
     const c = await scenario('dsse', async ({ links }) => {
       const env = await signDsse(Buffer.from(JSON.stringify(testResult('PASSED'))), IN_TOTO_PAYLOAD_TYPE, signers.tester);
@@ -219,10 +239,11 @@ describe('custody verify: attestation-verifier layouts', () => {
     assert.equal(npm.code, 0, npm.stdout + npm.stderr);
   });
 
-  it('without the parameters the npm example fails (exit 1, ARTIFACT_RULE); a bad parameter file is bad input', async () => {
+  it('without the parameters the npm example is bad input naming the parameter and step (exit 2); so is a bad parameter file', async () => {
     const r = await custody(['verify', '--layout', layout('layout-npm.yml'), '--link-dir', join(COMPAT, 'test-data-npm'), '--json']);
-    assert.equal(r.code, 1);
-    assert.deepEqual([JSON.parse(r.stdout).failure.code, JSON.parse(r.stdout).failure.step], ['ARTIFACT_RULE', 'build']);
+    assert.equal(r.code, 2, r.stdout + r.stderr);
+    assert.equal(r.stdout, '');
+    assert.match(r.stderr, /^custody: .*step "build" .*parameter config_source not given \(--param config_source=VALUE\)/);
     const bad = await custody(['verify', '--layout', layout('layout-npm.yml'), '--link-dir', join(COMPAT, 'test-data-npm'), '--param-file', layout('layout.yml')]);
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /^custody: .*layout\.yml: parameter file is not JSON/);

@@ -68,11 +68,14 @@ test('the npm layout verifies with its parameters file (parameters referring to 
   assert.deepEqual(build.artifactRules[0].consumed, ['git+https://github.com/sigstore/sigstore-js@refs/heads/main']);
 });
 
-test('the npm layout without its parameters fails', () => {
-  const r = verify('layout-npm.yml', folder('test-data-npm'));
-  assert.equal(r.verdict, 'fail');
-  assert.equal(r.failure?.step, 'build');
-  assert.equal(r.failure?.code, 'ARTIFACT_RULE');
+test('the npm layout without its parameters is bad input naming the first missing one and its step', () => {
+  assert.throws(() => verify('layout-npm.yml', folder('test-data-npm')), (e: unknown) =>
+    e instanceof CustodyError && e.code === 'USAGE' && /step "build" .*rule 2: parameter config_source not given \(--param config_source=VALUE\)/.test(e.message));
+  // a parameters file that lacks one is refused the same way
+  const params = parseParameterFile(readFileSync(join(F, 'parameters', 'npm-sigstore.json'), 'utf8'));
+  delete params.package_version;
+  assert.throws(() => verify('layout-npm.yml', folder('test-data-npm'), { params }), (e: unknown) =>
+    e instanceof CustodyError && e.code === 'USAGE' && /step "publish" .*rule 2: parameter package_version not given/.test(e.message));
 });
 
 test('a failing test-result claim fails PREDICATE_RULE with the value seen', async () => {

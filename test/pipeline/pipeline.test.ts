@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { planPipeline, pipelineExcludes } from '../../packages/engine/src/index.ts';
 import { isCustodyError } from '../../packages/core/src/index.ts';
 import {
-  attestationsOf, copyTemplate, custody, demoEnv, makeTemplate, pipelineJson, removeTemplate, runDemoPipeline, type Template,
+  attestationsOf, copyTemplate, custody, demoEnv, makeTemplate, pipelineJson, removeTemplate, runDemoPipeline, type PipelineJson, type Template,
 } from '../atlas/harness.ts';
 
 const step = (name: string, rules: string[][] = []) => ({ _type: 'step', name, expected_materials: rules, expected_products: [] });
@@ -55,10 +55,13 @@ describe('planPipeline', () => {
   });
 });
 
-test('pipelineExcludes adds the link folder when it is inside the working folder', () => {
-  assert.deepEqual(pipelineExcludes('/w', '/w/.custody/links'), ['*.link*', '.git', '*.pyc', '*~', '/.custody/links']);
-  assert.deepEqual(pipelineExcludes('/w', '/w'), ['*.link*', '.git', '*.pyc', '*~', '*.att.json']);
+test("pipelineExcludes: custody's defaults, plus the link folder when it is inside the working folder", () => {
+  const defaults = ['*.link*', '.git', '*.pyc', '*~', '*.sigstore.json', '*.att.json', '.custody'];
+  assert.deepEqual(pipelineExcludes('/w', '/w/out/links'), [...defaults, '/out/links']);
+  assert.deepEqual(pipelineExcludes('/w', '/w'), defaults);
   assert.deepEqual(pipelineExcludes('/w', '/elsewhere', ['build/']), ['build/']);
+  // configured patterns replace the defaults, but a link folder that is the working folder keeps its files out
+  assert.deepEqual(pipelineExcludes('/w', '/w', ['build/']), ['build/', '*.link*', '*.att.json', '*.sigstore.json']);
 });
 
 describe('custody pipeline run over the demo', () => {
@@ -77,7 +80,9 @@ describe('custody pipeline run over the demo', () => {
     assert.notEqual(keyOf('fetch-data'), keyOf('train'));
     assert.notEqual(keyOf('build-image'), keyOf('train'));
     for (const s of t.clean.steps) assert.ok((await attestationsOf(t.dir, s.name)).includes(`${s.name}.${s.keyid.slice(0, 8)}.link`));
-    assert.ok((await attestationsOf(t.dir, 'bias-test')).some((n) => /\.bias\.att\.json$/.test(n)));
+    // the default format: metablock links, plugin Statements in Sigstore bundles
+    assert.ok((await attestationsOf(t.dir, 'bias-test')).some((n) => /\.bias\.sigstore\.json$/.test(n)));
+    assert.ok(!(await readdir(join(t.dir, 'attestations'))).some((n) => n.endsWith('.att.json')));
   });
 
   test('running again with nothing changed runs nothing and verifies again', async () => {
@@ -117,6 +122,24 @@ describe('custody pipeline run over the demo', () => {
     assert.deepEqual(fixed.steps.map((s) => s.status), ['kept', 'ran', 'ran', 'ran', 'ran']);
     assert.equal(fixed.failedStep, undefined);
     assert.equal(fixed.verify?.report?.verdict, t.clean.verify?.report?.verdict);
+  });
+
+  test('--json: stdout is the JSON result alone (step output goes to stderr); --format sigstore writes link bundles and resumes from them', async () => {
+    const dir = await copyTemplate(t, 'sigstore');
+    const r = await runDemoPipeline(dir, t.params, ['--json', '--from', 'train', '--format', 'sigstore'], { cwd: dir, env: demoEnv() });
+    const result = JSON.parse(r.stdout) as PipelineJson; // the whole of stdout, not its last line
+    assert.deepEqual(result.steps.map((s) => s.status), ['kept', 'kept', 'ran', 'ran', 'ran'], r.stderr);
+    assert.equal(r.stdout.trim().split('\n').length, 1);
+    assert.match(r.stderr, /\S/, 'the step commands said nothing on stderr');
+    assert.equal(result.verify?.report?.verdict, t.clean.verify?.report?.verdict, JSON.stringify(result.verify?.report?.failure));
+    for (const s of result.steps) {
+      const files = await attestationsOf(dir, s.name);
+      const own = `${s.name}.${s.keyid.slice(0, 8)}.link`;
+      // re-run steps: only bundles; kept steps keep their metablock link
+      assert.deepEqual([files.includes(own), files.includes(`${own}.sigstore.json`), files.some((n) => n.endsWith('.att.json'))], s.status === 'ran' ? [false, true, false] : [true, false, false], s.name);
+    }
+    const again = pipelineJson(await runDemoPipeline(dir, t.params, ['--json', '--no-verify', '--format', 'sigstore'], { cwd: dir, env: demoEnv() }));
+    assert.deepEqual(again.steps.map((s) => [s.status, s.reason]), again.steps.map(() => ['kept', 'attestations are current']));
   });
 
   test('refusals before anything runs: unknown step, unmapped step, wrong key, unsigned layout, legacy layout', async () => {

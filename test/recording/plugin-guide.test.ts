@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { generateKeyPair, loadPublicKey } from '../../packages/sign/src/index.ts';
+import { generateKeyPair, loadPublicKey, verifyAttestationBundle } from '../../packages/sign/src/index.ts';
 import { parseSignedFile, verifySignedFile } from '../../packages/core/src/index.ts';
 import { custody, REPO_ROOT } from '../helpers/cli.ts';
 
@@ -31,10 +31,16 @@ test('the example plugin from docs/plugins.md works from a folder outside the wo
     assert.equal(r.code, 0, r.stderr);
     const kid = pair.keyid.slice(0, 8);
     const files = readdirSync(join(d, 'attestations')).sort();
-    assert.deepEqual(files, [`train.${kid}.command-run.att.json`, `train.${kid}.git.att.json`, `train.${kid}.inventory.att.json`, `train.${kid}.link`]);
-    const env = parseSignedFile(readFileSync(join(d, 'attestations', `train.${kid}.inventory.att.json`), 'utf8'), 'inventory');
-    assert.ok(verifySignedFile(env, await loadPublicKey(join(d, 'alice.pub'))));
-    const st = env.body as { _type: string; subject: { name: string }[]; predicateType: string; predicate: unknown };
+    assert.deepEqual(files, [`train.${kid}.command-run.sigstore.json`, `train.${kid}.git.sigstore.json`, `train.${kid}.inventory.sigstore.json`, `train.${kid}.link`]);
+    // the listing the guide shows is the one custody writes
+    const listing = `# ${files.map((f) => f.replace(kid, '1a2b3c4d')).join('  ')}\n`;
+    assert.ok(readFileSync(join(REPO_ROOT, 'docs/plugins.md'), 'utf8').includes(listing), `docs/plugins.md should show ${listing}`);
+    const bundleText = readFileSync(join(d, 'attestations', `train.${kid}.inventory.sigstore.json`), 'utf8');
+    const st = verifyAttestationBundle(bundleText, [await loadPublicKey(join(d, 'alice.pub'))]).statement as unknown as { _type: string; subject: { name: string }[]; predicateType: string; predicate: unknown };
+    // the link is still the reference's metablock
+    const link = parseSignedFile(readFileSync(join(d, 'attestations', `train.${kid}.link`), 'utf8'), 'link');
+    assert.equal(link.format, 'metablock');
+    assert.ok(verifySignedFile(link, await loadPublicKey(join(d, 'alice.pub'))));
     assert.equal(st._type, 'https://in-toto.io/Statement/v1');
     assert.equal(st.predicateType, 'https://example.com/attestation/inventory/v0.1');
     assert.deepEqual(st.subject.map((s) => s.name), ['model/t.txt', 'model/w.bin']);

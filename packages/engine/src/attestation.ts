@@ -1,19 +1,23 @@
 /**
  * Plugin predicates leave the engine as in-toto Statements v1, one per predicate. How a
- * Statement is signed and packaged sits behind `AttestationWriter`:
+ * Statement is signed and packaged sits behind `AttestationWriter`; `--format` picks one:
  *
- * - DsseAttestationWriter (`--format legacy` / `dsse`): `<step>.<keyid8>.<plugin>.att.json`
- *   DSSE envelopes; the link stays the `.link` file (metablock or DSSE) the reference reads.
- * - SigstoreAttestationWriter (`--format sigstore`): every Statement — the link as link
- *   predicate v0.3 too — in a Sigstore bundle v0.3, `<step>.<keyid8>.<plugin>.sigstore.json`
- *   and `<step>.<keyid8>.link.sigstore.json`, which `custody verify` reads from the link folder
- *   or the store.
+ * - `legacy` (default): SigstoreAttestationWriter without the link — the link stays the
+ *   reference's metablock `<step>.<keyid8>.link` (in-toto-verify reads it), every plugin
+ *   Statement is a Sigstore bundle v0.3 `<step>.<keyid8>.<plugin>.sigstore.json`.
+ * - `dsse` (in-toto 1.4 style): DsseAttestationWriter — a DSSE `<step>.<keyid8>.link` and
+ *   `<step>.<keyid8>.<plugin>.att.json` DSSE envelopes.
+ * - `sigstore`: SigstoreAttestationWriter with the link — the link too is a Statement (link
+ *   predicate v0.3) in a bundle, `<step>.<keyid8>.link.sigstore.json`; keyless signing needs it.
+ *
+ * `custody verify` reads all of them from the link folder or the store.
  */
 import { createHash } from 'node:crypto';
 import { CustodyError, IN_TOTO_PAYLOAD_TYPE, jcs, keylessFunctionaryId, linkToStatement } from '@custody/core';
 import type { LinkBody, Statement } from '@custody/core';
 import { signDsse, type Signer } from '@custody/sign';
 import type { ResourceDescriptor } from './types.ts';
+import type { OutputFormat } from './formats.ts';
 
 export const STATEMENT_V1 = 'https://in-toto.io/Statement/v1';
 
@@ -67,8 +71,14 @@ export class DsseAttestationWriter implements AttestationWriter {
  */
 export class SigstoreAttestationWriter implements AttestationWriter {
   readonly selfSigning?: { fileKeyid(): string };
+  /** Absent with `{ link: false }`: the link is then the `.link` file (`--format legacy`). */
+  readonly writeLink?: (link: LinkBody, signer: Signer | undefined) => Promise<{ fileName: string; data: string }>;
 
-  constructor(private readonly keyless?: StatementBundleSigner) {
+  constructor(private readonly keyless?: StatementBundleSigner, opts: { link?: boolean } = {}) {
+    const bundleLink = opts.link ?? true;
+    // a keyless signer has no key to sign a metablock link with
+    if (keyless && !bundleLink) throw new CustodyError('USAGE', 'keyless signing puts the link in a bundle too: use --format sigstore');
+    if (bundleLink) this.writeLink = (link, signer) => this.bundleLink(link, signer);
     if (keyless) {
       this.selfSigning = {
         fileKeyid: () => {
@@ -92,10 +102,23 @@ export class SigstoreAttestationWriter implements AttestationWriter {
     return serializeBundle(await signAttestationBundle(statement as unknown as Statement, signer));
   }
 
-  async writeLink(link: LinkBody, signer: Signer | undefined): Promise<{ fileName: string; data: string }> {
+  private async bundleLink(link: LinkBody, signer: Signer | undefined): Promise<{ fileName: string; data: string }> {
     const data = await this.serialize(linkToStatement(link) as unknown as InTotoStatement, signer);
     const keyid = this.selfSigning ? this.selfSigning.fileKeyid() : signer!.keyid;
     return { fileName: `${link.name}.${keyid.slice(0, 8)}.link.sigstore.json`, data };
+  }
+}
+
+/** The writer of a format (`keyless`: a Fulcio signer; `sigstore` only). */
+export function attestationWriterFor(format: OutputFormat, keyless?: StatementBundleSigner): AttestationWriter {
+  if (keyless && format !== 'sigstore') throw new CustodyError('USAGE', '--keyless signs Sigstore bundles: add --format sigstore');
+  switch (format) {
+    case 'dsse':
+      return new DsseAttestationWriter();
+    case 'sigstore':
+      return new SigstoreAttestationWriter(keyless);
+    default:
+      return new SigstoreAttestationWriter(undefined, { link: false });
   }
 }
 

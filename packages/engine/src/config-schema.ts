@@ -11,7 +11,10 @@ export const CONFIG_SCHEMA = {
     key: { type: 'string', minLength: 1, description: 'Default signing key (private key file) for custody run / record.' },
     passphraseFile: { type: 'string', minLength: 1, description: 'File holding the passphrase of an encrypted key.' },
     outDir: { type: 'string', minLength: 1, description: 'Where links and attestations are written (default: the current folder).' },
-    format: { enum: ['legacy', 'dsse'], description: 'Link format: the reference metablock (legacy) or a DSSE envelope.' },
+    format: {
+      enum: ['legacy', 'dsse', 'sigstore'],
+      description: 'Output of run / record stop / pipeline run. legacy (default): the reference metablock .link + plugin attestations as Sigstore bundles (*.sigstore.json); dsse: DSSE .link + DSSE *.att.json (in-toto 1.4); sigstore: the link too as a Statement in a Sigstore bundle.',
+    },
     exclude: { type: 'array', items: { type: 'string' }, description: 'Exclude patterns (gitwildmatch); replace the defaults like --exclude.' },
     functionaries: {
       type: 'object',

@@ -8,6 +8,7 @@ import { dirname, join, resolve } from 'node:path';
 import { CustodyError } from '@custody/core';
 import { CONFIG_SCHEMA } from './config-schema.ts';
 import type { PluginSpec } from './plugins/load.ts';
+import { OUTPUT_FORMATS, type OutputFormat } from './formats.ts';
 
 export interface PluginConfigEntry { name: string; options?: Record<string, unknown> }
 
@@ -15,7 +16,7 @@ export interface CustodyConfig {
   key?: string;
   passphraseFile?: string;
   outDir?: string;
-  format?: 'legacy' | 'dsse';
+  format?: OutputFormat;
   exclude?: string[];
   plugins?: (string | PluginConfigEntry)[];
   /** Step name → private key file, for `custody pipeline run`. */
@@ -51,7 +52,7 @@ function validateConfig(value: unknown, file: string): CustodyConfig {
   for (const k of ['key', 'passphraseFile', 'outDir'] as const) {
     if (v[k] !== undefined && (typeof v[k] !== 'string' || v[k] === '')) fail(`'${k}' must be a non-empty string`);
   }
-  if (v.format !== undefined && v.format !== 'legacy' && v.format !== 'dsse') fail(`'format' must be 'legacy' or 'dsse'`);
+  if (v.format !== undefined && !(OUTPUT_FORMATS as readonly unknown[]).includes(v.format)) fail(`'format' must be one of ${OUTPUT_FORMATS.map((f) => `'${f}'`).join(', ')}`);
   if (v.exclude !== undefined && (!Array.isArray(v.exclude) || v.exclude.some((x) => typeof x !== 'string'))) fail(`'exclude' must be a list of patterns`);
   if (v.functionaries !== undefined) {
     const f = v.functionaries as Record<string, unknown>;

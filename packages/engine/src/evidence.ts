@@ -4,13 +4,14 @@
  */
 import { runStep, type EmittedPredicate } from './lifecycle.ts';
 import { recordArtifacts } from './hashing/artifacts.ts';
+import { stepExcludes } from './builtin/excludes.ts';
 import type { LoadedPlugin } from './plugins/load.ts';
 import type { StepLogger } from './types.ts';
 
 export async function collectEvidence(loaded: LoadedPlugin, o: { workdir?: string; stepName?: string; exclude?: string[]; logger?: StepLogger } = {}): Promise<EmittedPredicate[]> {
   const workdir = o.workdir ?? process.cwd();
   // Nothing runs between materials and products, so the folder is hashed once.
-  const files = await recordArtifacts(['.'], { basePath: workdir, exclude: o.exclude });
+  const files = await recordArtifacts(['.'], { basePath: workdir, exclude: stepExcludes(o.exclude) });
   const result = await runStep({
     stepName: o.stepName ?? 'evidence',
     workdir,

@@ -18,7 +18,9 @@ import type { Signer } from '@custody/sign';
 import { PHASES, type CustodyPlugin, type Phase, type Predicate, type StepContext, type StepHooks, type StepLogger } from './types.ts';
 import { validatePredicate } from './plugins/validate.ts';
 import type { LoadedPlugin } from './plugins/load.ts';
-import { DsseAttestationWriter, type AttestationWriter } from './attestation.ts';
+import { attestationWriterFor, type AttestationWriter } from './attestation.ts';
+import type { OutputFormat } from './formats.ts';
+import { stepExcludes } from './builtin/excludes.ts';
 import type { ProgressSink } from './hashing/progress.ts';
 import { materialsPlugin } from './builtin/materials.ts';
 import { commandPlugin } from './builtin/command.ts';
@@ -45,19 +47,28 @@ export interface StepOptions {
   command?: string[];
   noCommand?: boolean;
   recordStreams?: boolean;
+  /**
+   * Where the command's stdout goes besides being captured: `inherit` (default) the
+   * terminal's stdout, `stderr` the terminal's stderr (e.g. when stdout carries JSON),
+   * `capture` nowhere. The command's stderr is shown on stderr unless `capture`.
+   */
+  commandOutput?: CommandOutput;
   materials?: string[];
   products?: string[];
+  /** Replace custody's default excludes (the reference's plus its own outputs). */
   exclude?: string[];
   basePath?: string;
   lstripPaths?: string[];
   /** Without a signer nothing is signed or stored (standalone evidence runs). */
   signer?: Signer;
   outDir?: string;
-  format?: 'legacy' | 'dsse';
+  /** legacy (default): metablock link + bundles; dsse: DSSE link + `.att.json`; sigstore: all bundles. */
+  format?: OutputFormat;
   plugins?: LoadedPlugin[];
   layoutStep?: unknown;
   logger?: StepLogger;
   signal?: AbortSignal;
+  /** Overrides the writer `format` picks (keyless signing passes its own). */
   attestationWriter?: AttestationWriter;
   /** Materials already recorded (record stop: from the preliminary link). */
   observedMaterials?: ArtifactMap;
@@ -65,6 +76,8 @@ export interface StepOptions {
   observedProducts?: ArtifactMap;
   progress?: (label: string) => ProgressSink | undefined;
 }
+
+export type CommandOutput = 'inherit' | 'stderr' | 'capture';
 
 export interface EmittedPredicate { plugin: string; predicate: Predicate }
 
@@ -153,7 +166,8 @@ export function attachPlugin(hooks: StepHooks, state: StepState, loaded: LoadedP
 }
 
 /** Runs a step through all phases and returns what was recorded and written. */
-export async function runStep(options: StepOptions): Promise<StepResult> {
+export async function runStep(given: StepOptions): Promise<StepResult> {
+  const options: StepOptions = { ...given, exclude: stepExcludes(given.exclude) };
   const workdir = options.workdir ?? process.cwd();
   // Fail before the command runs, not after: the out dir must be a writable folder.
   if (options.signer || options.attestationWriter?.selfSigning) checkOutDir(workdir, options.outDir);
@@ -182,7 +196,7 @@ export async function runStep(options: StepOptions): Promise<StepResult> {
     predicates: [],
     pending: [],
     written: [],
-    attestationWriter: options.attestationWriter ?? new DsseAttestationWriter(),
+    attestationWriter: options.attestationWriter ?? attestationWriterFor(options.format ?? 'legacy'),
   };
 
   // Built-ins first: they produce what the evidence plugins read (materials, execution, products).

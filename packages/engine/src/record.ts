@@ -11,6 +11,7 @@ import type { LinkBody } from '@custody/core';
 import { serializeMetablock, signMetablock, writeFileAtomic, type Signer } from '@custody/sign';
 import { recordArtifacts } from './hashing/artifacts.ts';
 import { runStep, type StepOptions, type StepResult } from './lifecycle.ts';
+import { stepExcludes } from './builtin/excludes.ts';
 import type { ProgressSink } from './hashing/progress.ts';
 
 export function unfinishedLinkFileName(step: string, keyid: string): string {
@@ -33,7 +34,7 @@ export async function recordStart(o: RecordStartOptions): Promise<string> {
   const workdir = o.workdir ?? process.cwd();
   const materials = await recordArtifacts(o.materials ?? [], {
     basePath: resolve(workdir, o.basePath ?? '.'),
-    exclude: o.exclude,
+    exclude: stepExcludes(o.exclude),
     lstripPaths: o.lstripPaths,
     progress: o.progress?.('hashing materials'),
   });

@@ -1,11 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { generateKeyPair, loadSigner, type Signer } from '@custody/sign';
+import { generateKeyPair, loadSigner, verifyAttestationBundle, type Signer } from '@custody/sign';
 import { isCustodyError, parseSignedFile, verifySignedFile, normalizeLink } from '@custody/core';
-import { runStep, definePlugin, createStepHooks, PHASES, recordStart, recordStop, collectEvidence, type CustodyPlugin, type LoadedPlugin, type StepContext } from '../src/index.ts';
+import { runStep, definePlugin, createStepHooks, PHASES, recordStart, recordStop, collectEvidence, CUSTODY_DEFAULT_EXCLUDES, type CustodyPlugin, type LoadedPlugin, type StepContext } from '../src/index.ts';
 
 async function setup(): Promise<{ dir: string; signer: Signer }> {
   const dir = mkdtempSync(join(tmpdir(), 'custody-lifecycle-'));
@@ -58,29 +58,76 @@ test('hooks run in the documented order and plugins see step state', async () =>
   }
 });
 
-test('each plugin gets its own options and emit; statements are signed DSSE with products as subject', async () => {
+test('each plugin gets its own options and emit; statements have products as subject, in a bundle (default) or DSSE', async () => {
   const { dir, signer } = await setup();
   try {
     const a = probe('alpha', (ctx) => ctx.emit({ predicateType: T, predicate: { value: String(ctx.options.v) } }));
     const b = probe('beta', (ctx) => ctx.emit({ predicateType: T, predicate: { value: String(ctx.options.v) }, subject: [{ name: 'custom', digest: { sha256: 'ab'.repeat(32) } }] }));
-    const r = await runStep({ stepName: 'two', workdir: dir, noCommand: true, products: ['in.txt'], signer, outDir: 'out', plugins: [loaded(a, { v: 'A' }), loaded(b, { v: 'B' })] });
-    assert.deepEqual(r.predicates.map((p) => [p.plugin, p.predicate.predicate.value]), [['alpha', 'A'], ['beta', 'B']]);
-    const files = readdirSync(join(dir, 'out')).sort();
     const kid = signer.keyid.slice(0, 8);
-    assert.deepEqual(files, [`two.${kid}.alpha.att.json`, `two.${kid}.beta.att.json`, `two.${kid}.link`]);
-    const env = parseSignedFile(readFileSync(join(dir, 'out', `two.${kid}.alpha.att.json`), 'utf8'), 'alpha');
-    assert.equal(env.format, 'dsse');
-    assert.ok(verifySignedFile(env, signer.publicKey));
-    const st = env.body as { _type: string; subject: unknown; predicateType: string; predicate: unknown };
-    assert.equal(st._type, 'https://in-toto.io/Statement/v1');
-    assert.equal(st.predicateType, T);
-    assert.deepEqual(st.predicate, { value: 'A' });
-    assert.deepEqual(st.subject, [{ name: 'in.txt', digest: r.link.products['in.txt'] }]);
-    const envB = parseSignedFile(readFileSync(join(dir, 'out', `two.${kid}.beta.att.json`), 'utf8'), 'beta');
-    assert.deepEqual((envB.body as { subject: unknown }).subject, [{ name: 'custom', digest: { sha256: 'ab'.repeat(32) } }]);
-    // --no-command: command [] and byproducts {} as the reference writes them
-    assert.deepEqual(r.link.command, []);
-    assert.deepEqual(r.link.byproducts, {});
+    // format → [alpha file, beta file, link file]
+    const expected: Record<string, [string, string, string]> = {
+      default: [`two.${kid}.alpha.sigstore.json`, `two.${kid}.beta.sigstore.json`, `two.${kid}.link`],
+      legacy: [`two.${kid}.alpha.sigstore.json`, `two.${kid}.beta.sigstore.json`, `two.${kid}.link`],
+      dsse: [`two.${kid}.alpha.att.json`, `two.${kid}.beta.att.json`, `two.${kid}.link`],
+      sigstore: [`two.${kid}.alpha.sigstore.json`, `two.${kid}.beta.sigstore.json`, `two.${kid}.link.sigstore.json`],
+    };
+    for (const [format, [alphaFile, betaFile, linkFile]] of Object.entries(expected)) {
+      const outDir = `out-${format}`;
+      const r = await runStep({
+        stepName: 'two', workdir: dir, noCommand: true, products: ['in.txt'], signer, outDir,
+        ...(format === 'default' ? {} : { format: format as 'legacy' | 'dsse' | 'sigstore' }),
+        plugins: [loaded(a, { v: 'A' }), loaded(b, { v: 'B' })],
+      });
+      assert.deepEqual(r.predicates.map((p) => [p.plugin, p.predicate.predicate.value]), [['alpha', 'A'], ['beta', 'B']]);
+      assert.deepEqual(readdirSync(join(dir, outDir)).sort(), [alphaFile, betaFile, linkFile].sort(), format);
+      const statementOf = (file: string): { _type: string; subject: unknown; predicateType: string; predicate: unknown } => {
+        const text = readFileSync(join(dir, outDir, file), 'utf8');
+        if (file.endsWith('.sigstore.json')) return verifyAttestationBundle(text, [signer.publicKey], { file }).statement as never;
+        const env = parseSignedFile(text, file);
+        assert.equal(env.format, 'dsse');
+        assert.ok(verifySignedFile(env, signer.publicKey));
+        return env.body as never;
+      };
+      const st = statementOf(alphaFile);
+      assert.equal(st._type, 'https://in-toto.io/Statement/v1');
+      assert.equal(st.predicateType, T);
+      assert.deepEqual(st.predicate, { value: 'A' });
+      assert.deepEqual(st.subject, [{ name: 'in.txt', digest: r.link.products['in.txt'] }]);
+      assert.deepEqual(statementOf(betaFile).subject, [{ name: 'custom', digest: { sha256: 'ab'.repeat(32) } }]);
+      const linkText = readFileSync(join(dir, outDir, linkFile), 'utf8');
+      if (format === 'sigstore') {
+        assert.equal(verifyAttestationBundle(linkText, [signer.publicKey]).statement?.predicateType, 'https://in-toto.io/attestation/link/v0.3');
+      } else {
+        // the link stays what the reference reads: a metablock, or DSSE with --format dsse
+        assert.equal(parseSignedFile(linkText, linkFile).format, format === 'dsse' ? 'dsse' : 'metablock');
+      }
+      // --no-command: command [] and byproducts {} as the reference writes them
+      assert.deepEqual(r.link.command, []);
+      assert.deepEqual(r.link.byproducts, {});
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("default excludes: the reference's plus custody's own outputs; --exclude replaces them all", async () => {
+  const { dir, signer } = await setup();
+  try {
+    for (const f of ['a.link', 'b.sigstore.json', 'c.att.json', 'd.pyc', 'keep.txt']) writeFileSync(join(dir, f), f);
+    mkdirSync(join(dir, '.custody'));
+    writeFileSync(join(dir, '.custody', 'x.json'), '{}');
+    assert.deepEqual(CUSTODY_DEFAULT_EXCLUDES, ['*.link*', '.git', '*.pyc', '*~', '*.sigstore.json', '*.att.json', '.custody']);
+    const r = await runStep({ stepName: 'ex', workdir: dir, noCommand: true, materials: ['.'], products: ['.'], signer, outDir: 'out' });
+    assert.deepEqual(Object.keys(r.link.materials).sort(), ['in.txt', 'keep.txt', 'key.pem']);
+    // the step's own outputs (written in `store`) are not among its products either
+    assert.deepEqual(Object.keys(r.link.products).sort(), ['in.txt', 'keep.txt', 'key.pem']);
+    const given = await runStep({ stepName: 'ex2', workdir: dir, noCommand: true, materials: ['.'], exclude: ['key.pem', 'out'], signer, outDir: 'out' });
+    assert.deepEqual(Object.keys(given.link.materials).sort(), ['.custody/x.json', 'a.link', 'b.sigstore.json', 'c.att.json', 'd.pyc', 'in.txt', 'keep.txt']);
+    const started = await recordStart({ stepName: 'rec', signer, workdir: dir, materials: ['.'] });
+    const prelim = parseSignedFile(readFileSync(started, 'utf8'), 'rec');
+    assert.deepEqual(Object.keys((prelim.body as { materials: object }).materials).sort(), ['in.txt', 'keep.txt', 'key.pem']);
+    const stopped = await recordStop({ stepName: 'rec', signer, workdir: dir, products: ['.'], outDir: 'out' });
+    assert.deepEqual(Object.keys(stopped.link.products).sort(), ['in.txt', 'keep.txt', 'key.pem']);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

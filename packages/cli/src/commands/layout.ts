@@ -1,4 +1,6 @@
 import type { CommandModule } from 'yargs';
+import { KEYLESS_CLI_OPTIONS } from '@custody/sign';
+import type { KeylessArgv } from '@custody/sign';
 import { setExitCode } from '../output.ts';
 
 /** Error messages that quote file content (e.g. JSON.parse's) may hold newlines; the CLI prints one line. */
@@ -14,19 +16,89 @@ async function oneLineErrors<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
-interface SignArgs { file: string; key: string[]; 'passphrase-file'?: string; output: string; format?: 'legacy' | 'dsse'; 'drop-extensions': boolean }
+interface SignArgs extends KeylessArgv {
+  file: string;
+  key?: string[];
+  'passphrase-file'?: string;
+  output: string;
+  format?: 'legacy' | 'dsse' | 'sigstore';
+  'drop-extensions': boolean;
+  'rekor-entry-type'?: 'dsse' | 'intoto';
+}
 interface LintArgs { file: string; json: boolean }
 interface GraphArgs { file: string; format: 'mermaid' | 'dot' }
 
-/** The document in FILE, and — when it is a signed layout — the signed file. */
+/**
+ * The document in FILE, and — when it is a signed layout — the signed file (`keyless` for a
+ * layout in a Sigstore bundle; its signature is not checked here).
+ */
 async function readLayoutDocument(file: string) {
   const core = await import('@custody/core');
   const { readTextFile } = await import('@custody/sign');
   const text = await readTextFile(file);
   const doc = core.parseLayoutDocument(text, file);
-  if (!core.isSignedDocument(doc)) return { doc, signed: undefined };
+  if (core.isSigstoreBundleDocument(doc)) {
+    const signed = core.signedFileFromBundle(doc, file);
+    return { doc: signed.body, signed, keyless: true };
+  }
+  if (!core.isSignedDocument(doc)) return { doc, signed: undefined, keyless: false };
   const signed = core.parseSignedFile(text, file);
-  return { doc: signed.body, signed };
+  return { doc: signed.body, signed, keyless: false };
+}
+
+const KEYLESS_ONLY_FLAGS = ['identity-token-file', 'fulcio-url', 'rekor-url', 'tsa-url', 'tlog', 'signing-timeout', 'rekor-entry-type'] as const;
+
+/** `--keyless` against `--key` and the formats: which mode this `layout sign` is (USAGE on a bad mix). */
+async function signMode(argv: SignArgs): Promise<'key' | 'keyless'> {
+  const { CustodyError } = await import('@custody/core');
+  if (!argv.output) throw new CustodyError('USAGE', 'missing -o FILE (the signed layout to write)');
+  if (argv.keyless) {
+    if (argv.key?.length) throw new CustodyError('USAGE', 'give either --key or --keyless, not both');
+    if (argv['passphrase-file'] !== undefined) throw new CustodyError('USAGE', '--passphrase-file belongs to --key, not --keyless');
+    if (argv.format !== undefined && argv.format !== 'sigstore') {
+      throw new CustodyError('USAGE', `--keyless writes a Sigstore bundle (--format sigstore), not --format ${argv.format}`);
+    }
+    if (argv.tlog === false) throw new CustodyError('USAGE', '--no-tlog: custody verify requires the Rekor entry of a keyless layout');
+    return 'keyless';
+  }
+  const keylessFlag = KEYLESS_ONLY_FLAGS.find((f) => argv[f] !== undefined);
+  if (keylessFlag) throw new CustodyError('USAGE', `--${keylessFlag} needs --keyless`);
+  if (argv.format === 'sigstore') throw new CustodyError('USAGE', '--format sigstore is the keyless layout format: add --keyless');
+  if (!argv.key?.length) throw new CustodyError('USAGE', 'missing --key KEY (the layout owner\'s private key), or --keyless');
+  return 'key';
+}
+
+/**
+ * The DSSE payload of a new layout: the authoring document compiled (keys loaded, trusted root
+ * pinned, expiry resolved) and serialized exactly as `--format dsse` signs it.
+ */
+async function dssePayloadOf(doc: unknown, file: string): Promise<Buffer> {
+  const core = await import('@custody/core');
+  const sign = await import('@custody/sign');
+  const keys = await loadDocumentKeys(doc, file, false) as Map<string, import('@custody/core').PublicKey>;
+  await pinTrustedRoot(doc, file);
+  const compiled = core.compileLayout(doc, keys, { now: new Date(), fileName: file });
+  return sign.inTotoDssePayload(compiled.body);
+}
+
+/**
+ * `layout sign --keyless`: the layout's DSSE payload in a Sigstore bundle v0.3, signed with a
+ * Fulcio certificate for the OIDC identity and logged in Rekor (plus a TSA timestamp if asked).
+ * A bundle holds one signature, so a keyless layout has exactly one owner.
+ */
+async function signKeyless(argv: SignArgs): Promise<void> {
+  const core = await import('@custody/core');
+  const sign = await import('@custody/sign');
+  const { doc, signed } = await readLayoutDocument(argv.file);
+  if (signed) {
+    throw new core.CustodyError('USAGE', 'already signed: a keyless signature (a Sigstore bundle holds exactly one) is made from the authoring file (layout.yaml)', { file: argv.file });
+  }
+  const payload = await dssePayloadOf(doc, argv.file);
+  const signer = sign.createKeylessSigner({ ...sign.keylessOptionsFromArgv(argv), rekorEntryType: argv['rekor-entry-type'] });
+  const bundle = await signer.signDsse(payload, core.IN_TOTO_PAYLOAD_TYPE);
+  await sign.writeFileAtomic(argv.output, sign.serializeBundle(bundle));
+  const id = signer.identity();
+  process.stdout.write(`${argv.output}: Sigstore bundle (DSSE) signed keylessly by ${id ? `${id.subject} (issuer ${id.issuer})` : 'a Fulcio certificate'}\n`);
 }
 
 /** Loads every key file the document names (paths relative to the layout file). */
@@ -83,22 +155,31 @@ const signCommand: CommandModule<object, SignArgs> = {
   describe: 'sign a layout (YAML/JSON authoring format, or an already signed layout to add a signature)',
   builder: (y) => y
     .positional('file', { type: 'string', demandOption: true, describe: 'layout.yaml / layout.json, or a signed layout' })
-    .option('key', { type: 'array', string: true, demandOption: true, describe: 'private key of a layout owner (repeat for several)' })
+    .option('key', { type: 'array', string: true, describe: 'private key of a layout owner (repeat for several); or --keyless' })
     .option('passphrase-file', { type: 'string', describe: 'passphrase for encrypted private keys' })
-    .option('output', { alias: 'o', type: 'string', demandOption: true, describe: 'signed layout to write (e.g. root.layout)' })
-    .option('format', { choices: ['legacy', 'dsse'] as const, describe: 'legacy in-toto metablock (default) or DSSE envelope; a signed input keeps its format' })
-    .option('drop-extensions', { type: 'boolean', default: false, describe: 'legacy format: drop custody step extensions (plugins, run, expectedPredicates) instead of refusing' }) as any,
+    .option('output', { alias: 'o', type: 'string', demandOption: true, describe: 'signed layout to write (e.g. root.layout; a keyless layout is a Sigstore bundle, whatever the name)' })
+    .option('format', { choices: ['legacy', 'dsse', 'sigstore'] as const, describe: 'legacy in-toto metablock (default with --key), DSSE envelope, or Sigstore bundle (with --keyless, its default); a signed input keeps its format' })
+    .option('drop-extensions', { type: 'boolean', default: false, describe: 'legacy format: drop custody step extensions (plugins, run, expectedPredicates) instead of refusing' })
+    .options({
+      ...KEYLESS_CLI_OPTIONS,
+      keyless: { type: 'boolean', describe: 'sign with a short-lived Fulcio certificate for an OIDC identity (Rekor entry; the DSSE layout in a Sigstore bundle) instead of --key' },
+      tlog: { type: 'boolean', describe: 'write a Rekor entry (always for a layout: verify requires it; --no-tlog is refused)' },
+    })
+    .option('rekor-entry-type', { choices: ['dsse', 'intoto'] as const, hidden: true, describe: 'Rekor entry kind for the DSSE bundle (intoto: test logs)' }) as any,
   handler: (argv) => oneLineErrors(async () => {
     const core = await import('@custody/core');
+    if (await signMode(argv) === 'keyless') return signKeyless(argv);
     const sign = await import('@custody/sign');
     if (!argv.key?.length) throw new core.CustodyError('USAGE', 'missing --key KEY (the layout owner\'s private key)');
-    if (!argv.output) throw new core.CustodyError('USAGE', 'missing -o FILE (the signed layout to write)');
     const passphrase = argv['passphrase-file'] ? await sign.readPassphraseFile(argv['passphrase-file']) : undefined;
     const signers = [];
     for (const k of argv.key) signers.push(await sign.loadSigner(String(k), { passphrase }));
-    const { doc, signed } = await readLayoutDocument(argv.file);
+    const { doc, signed, keyless } = await readLayoutDocument(argv.file);
     let output: string;
     let format: 'legacy' | 'dsse';
+    if (keyless) {
+      throw new core.CustodyError('USAGE', 'signed keylessly: a Sigstore bundle holds exactly one signature, so no key can be added (sign the authoring file instead)', { file: argv.file });
+    }
     if (signed) {
       format = signed.format === 'metablock' ? 'legacy' : 'dsse';
       if (argv.format && argv.format !== format) {
@@ -116,7 +197,7 @@ const signCommand: CommandModule<object, SignArgs> = {
         output = sign.serializeDsse(env);
       }
     } else {
-      format = argv.format ?? 'legacy';
+      format = argv.format === 'dsse' ? 'dsse' : 'legacy';
       const keys = await loadDocumentKeys(doc, argv.file, false) as Map<string, import('@custody/core').PublicKey>;
       await pinTrustedRoot(doc, argv.file);
       const compiled = core.compileLayout(doc, keys, { now: new Date(), fileName: argv.file });

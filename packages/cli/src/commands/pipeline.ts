@@ -10,6 +10,7 @@ interface RunArgs {
   from?: string;
   param?: string[];
   json: boolean;
+  format?: import('@custody/engine/formats').OutputFormat;
   config?: string;
   'strict-command': boolean;
   verify: boolean;
@@ -106,7 +107,11 @@ const runCommand: CommandModule<object, RunArgs> = {
     .option('strict-command', { type: 'boolean', default: false, describe: 'final verify fails when a step ran another command than its expected_command' })
     .option('verify', { type: 'boolean', default: true, describe: 'run the final verify (--no-verify to skip)' })
     .option('config', { type: 'string', describe: 'configuration file (default: nearest custody.config.*); functionaries: { step: key }' })
-    .option('json', { type: 'boolean', default: false, describe: 'print the result (steps and verify report) as one JSON line at the end of stdout' })
+    .option('format', {
+      choices: ['legacy', 'dsse', 'sigstore'] as const,
+      describe: 'what each step writes (default: config format, else legacy): legacy = reference metablock .link + Sigstore bundles; dsse = DSSE .link + *.att.json; sigstore = the link in a bundle too',
+    })
+    .option('json', { type: 'boolean', default: false, describe: 'print the result (steps and verify report) as one JSON line on stdout; step commands\' output goes to stderr' })
     .option('verbose', { type: 'boolean', describe: 'log what plugins do' })
     .example('custody pipeline run root.layout --layout-key owner.pub --workdir work --param HUB_URL=file:///… ', '') as any,
   handler: async (argv) => {
@@ -156,7 +161,9 @@ const runCommand: CommandModule<object, RunArgs> = {
       configPlugins: config.plugins,
       pluginBaseDir: baseDir,
       exclude: config.exclude,
-      format: config.format ?? 'legacy',
+      format: argv.format ?? config.format ?? 'legacy',
+      // stdout carries the JSON result alone
+      commandOutput: argv.json ? 'stderr' : 'inherit',
       strictCommand: argv['strict-command'],
       verify: argv.verify === false ? undefined : runVerify,
       onEvent: progressPrinter(process.stderr),

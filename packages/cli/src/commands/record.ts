@@ -38,7 +38,7 @@ const startCommand: CommandModule<object, RecordArgs> = {
 
 const stopCommand: CommandModule<object, RecordArgs> = {
   command: 'stop',
-  describe: 'Hash the products and write the final link (plus plugin attestations)',
+  describe: 'Hash the products and write the final link (plus plugin attestations), in any --format',
   builder: (y) =>
     outputOptions(keyOptions(y)).parserConfiguration({ 'boolean-negation': false }).option('products', { alias: 'p', type: 'array', string: true, describe: 'paths hashed now' }) as unknown as Argv<RecordArgs>,
   handler: async (argv) => {

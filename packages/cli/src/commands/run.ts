@@ -8,7 +8,7 @@ export function keyOptions(y: Argv): Argv {
     .option('step', { alias: 'n', type: 'string', demandOption: true, describe: 'step name (as in the layout)' })
     .option('key', { alias: 'k', type: 'string', describe: 'private key file (default: key in custody.config)' })
     .option('passphrase-file', { type: 'string', describe: 'file holding the key passphrase' })
-    .option('exclude', { type: 'array', string: true, describe: 'gitwildmatch patterns to exclude (replace the defaults *.link*, .git, *.pyc, *~)' })
+    .option('exclude', { type: 'array', string: true, describe: 'gitwildmatch patterns to exclude (replace the defaults *.link*, .git, *.pyc, *~ and custody\'s own *.sigstore.json, *.att.json, .custody)' })
     .option('base-path', { type: 'string', describe: 'record artifact paths relative to this folder' })
     .option('lstrip-paths', { type: 'array', string: true, describe: 'prefixes to strip from recorded paths (first match)' })
     .option('config', { type: 'string', describe: 'configuration file (default: nearest custody.config.* / package.json "custody")' })
@@ -20,8 +20,8 @@ export function outputOptions(y: Argv): Argv {
     .option('out-dir', { alias: 'd', type: 'string', describe: 'where the link and attestations go (default: config outDir, else .)' })
     .option('format', {
       choices: ['legacy', 'dsse', 'sigstore'] as const,
-      describe: 'legacy: reference metablock .link (default; in-toto-verify reads it) + DSSE *.att.json; dsse: DSSE .link + *.att.json; '
-        + 'sigstore: the link and every attestation as in-toto Statements in Sigstore bundles (*.sigstore.json)',
+      describe: 'legacy (default, unless config format says otherwise): the reference metablock .link, which in-toto-verify reads, + plugin attestations as Sigstore bundles (*.sigstore.json); '
+        + 'dsse: DSSE .link + DSSE *.att.json (in-toto 1.4); sigstore: the link too, as a Statement in a Sigstore bundle (*.link.sigstore.json)',
     })
     .option('plugin', { type: 'array', string: true, describe: 'evidence plugins to run (replaces the configured list)' })
     .option('no-attest', { type: 'boolean', describe: 'write the link only, run no evidence plugins' })
@@ -38,7 +38,7 @@ export interface StepArgs {
   config?: string;
   verbose?: boolean;
   outDir?: string;
-  format?: 'legacy' | 'dsse' | 'sigstore';
+  format?: import('@custody/engine/formats').OutputFormat;
   plugin?: string[];
   noAttest?: boolean;
   layoutStep?: string;
@@ -48,14 +48,14 @@ type KeySigner = import('@custody/sign').Signer;
 type Prepared = Awaited<ReturnType<typeof prepareStepImpl>>;
 
 /** Loads config, signer and plugins for a step; everything that can fail does so before any command runs. */
-export async function prepareStep(argv: StepArgs, opts: { plugins: boolean; sigstore?: boolean }): Promise<Prepared & { signer: KeySigner }>;
+export async function prepareStep(argv: StepArgs, opts: { plugins: boolean }): Promise<Prepared & { signer: KeySigner }>;
 /** With `keyless`: no key is loaded (`signer` undefined); the keyless signer signs instead. */
-export async function prepareStep(argv: StepArgs, opts: { plugins: boolean; sigstore: true; keyless: boolean }): Promise<Prepared>;
-export async function prepareStep(argv: StepArgs, opts: { plugins: boolean; sigstore?: boolean; keyless?: boolean }): Promise<Prepared> {
+export async function prepareStep(argv: StepArgs, opts: { plugins: boolean; keyless: boolean }): Promise<Prepared>;
+export async function prepareStep(argv: StepArgs, opts: { plugins: boolean; keyless?: boolean }): Promise<Prepared> {
   return prepareStepImpl(argv, opts);
 }
 
-async function prepareStepImpl(argv: StepArgs, opts: { plugins: boolean; sigstore?: boolean; keyless?: boolean }) {
+async function prepareStepImpl(argv: StepArgs, opts: { plugins: boolean; keyless?: boolean }) {
   // Subpath imports: the package indexes also re-export sigstore, CEL and the pipeline runner.
   const [{ resolve }, { CustodyError }, { loadSigner, readPassphraseFile }, config_, load_, progress_, { builtinPlugins, DEFAULT_STEP_PLUGINS }] = await Promise.all([
     import('node:path'),
@@ -69,13 +69,13 @@ async function prepareStepImpl(argv: StepArgs, opts: { plugins: boolean; sigstor
   const engine = { ...config_, ...load_, ...progress_ };
   // yargs reports a missing --step through cli.ts's fail() only after the handler has run.
   if (typeof argv.step !== 'string' || argv.step === '') throw new CustodyError('USAGE', 'Missing required argument: step');
-  if (argv.format === 'sigstore' && !opts.sigstore) throw new CustodyError('USAGE', '--format sigstore is supported by custody run only (record writes legacy or dsse links)');
   const cwd = process.cwd();
   const { config, baseDir } = await engine.loadConfig(cwd, argv.config);
+  const format = argv.format ?? config.format ?? 'legacy';
   let signer: KeySigner | undefined;
   if (opts.keyless) {
     if (argv.key) throw new CustodyError('USAGE', 'give either --key or --keyless, not both');
-    if (argv.format !== 'sigstore') throw new CustodyError('USAGE', '--keyless signs Sigstore bundles: add --format sigstore');
+    if (format !== 'sigstore') throw new CustodyError('USAGE', '--keyless signs Sigstore bundles: add --format sigstore');
   } else {
     const keyPath = argv.key ?? (config.key ? resolve(baseDir, config.key) : undefined);
     if (!keyPath) throw new CustodyError('USAGE', 'no signing key: pass --key or set "key" in custody.config (or --keyless)');
@@ -113,9 +113,8 @@ async function prepareStepImpl(argv: StepArgs, opts: { plugins: boolean; sigstor
     layoutStep,
     logger,
     outDir: argv.outDir ?? (config.outDir ? resolve(baseDir, config.outDir) : undefined),
-    // `sigstore` is a writer (bundles for the link and every Statement), not a link format
-    format: (argv.format === 'sigstore' ? 'legacy' : argv.format ?? config.format ?? 'legacy') as 'legacy' | 'dsse',
-    sigstore: argv.format === 'sigstore',
+    format,
+    // none given: the engine uses custody's defaults (the reference's plus custody's own outputs)
     exclude: argv.exclude?.length ? argv.exclude : config.exclude,
     progress: (label: string) => engine.terminalProgress(`custody: ${label}`),
   };
@@ -179,19 +178,15 @@ export const runCommand: CommandModule<object, RunArgs> = {
       if (!existsSync(resolve(base, m))) throw new CustodyError('FILE_NOT_FOUND', 'material path does not exist', { file: m });
     }
     const keyless = argv.keyless === true;
-    const prepared = await prepareStep(argv, { plugins: true, sigstore: true, keyless });
+    const prepared = await prepareStep(argv, { plugins: true, keyless });
     const { runStep } = await import('@custody/engine/lifecycle');
+    // the format picks the writer in the engine; keyless brings its own signer
     let attestationWriter;
-    if (prepared.sigstore) {
-      const { SigstoreAttestationWriter } = await import('@custody/engine');
-      if (keyless) {
-        const sign = await import('@custody/sign');
-        // the certificate is requested at the first signature, after the command ran
-        const keylessSigner = sign.createKeylessSigner({ ...sign.keylessOptionsFromArgv(argv), rekorEntryType: argv['rekor-entry-type'] });
-        attestationWriter = new SigstoreAttestationWriter(keylessSigner);
-      } else {
-        attestationWriter = new SigstoreAttestationWriter();
-      }
+    if (keyless) {
+      const [{ attestationWriterFor }, sign] = await Promise.all([import('@custody/engine/attestation'), import('@custody/sign')]);
+      // the certificate is requested at the first signature, after the command ran
+      const keylessSigner = sign.createKeylessSigner({ ...sign.keylessOptionsFromArgv(argv), rekorEntryType: argv['rekor-entry-type'] });
+      attestationWriter = attestationWriterFor(prepared.format, keylessSigner);
     }
     const result = await runStep({
       stepName: argv.step,

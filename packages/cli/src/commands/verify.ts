@@ -17,6 +17,9 @@ async function oneLineErrors<T>(fn: () => Promise<T>): Promise<T> {
 interface VerifyArgs {
   layout: string;
   'layout-key'?: string[];
+  'layout-issuer'?: string[];
+  'layout-subject'?: string[];
+  'layout-subject-pattern'?: string[];
   'link-dir': string;
   param?: string[];
   'param-file'?: string;
@@ -125,10 +128,60 @@ async function verifyCompat(
   };
 }
 
-/** The layout file as a signed in-toto layout, or as an attestation-verifier layout (signed or not). */
+/**
+ * The keyless layout owner `--layout-issuer I (--layout-subject S | --layout-subject-pattern RE)`,
+ * or none. One identity: a keyless layout is one Sigstore bundle, which holds one signature.
+ */
+async function layoutIdentityPolicies(core: Core, argv: VerifyArgs): Promise<import('@custody/core').IdentityPolicy[]> {
+  const issuers = argv['layout-issuer'] ?? [];
+  const subjects = argv['layout-subject'] ?? [];
+  const patterns = argv['layout-subject-pattern'] ?? [];
+  if (issuers.length + subjects.length + patterns.length === 0) return [];
+  const usage = (m: string): never => { throw new core.CustodyError('USAGE', m); };
+  if (issuers.length === 0) usage('--layout-subject/--layout-subject-pattern need --layout-issuer (the OIDC issuer of the layout owner)');
+  if (subjects.length + patterns.length === 0) usage('--layout-issuer needs --layout-subject S or --layout-subject-pattern RE');
+  if (issuers.length > 1 || subjects.length + patterns.length > 1) {
+    usage('give one keyless layout owner (--layout-issuer once, with one --layout-subject or --layout-subject-pattern): a keyless layout is a Sigstore bundle with exactly one signature');
+  }
+  if (!argv['trusted-root']) usage('a keyless layout owner needs --trusted-root FILE (the layout\'s own trustedRoot cannot vouch for the layout\'s signature)');
+  const policy = subjects.length ? { issuer: String(issuers[0]), subject: String(subjects[0]) } : { issuer: String(issuers[0]), subjectPattern: String(patterns[0]) };
+  return [core.validateIdentityPolicy(policy, '--layout-issuer/--layout-subject')];
+}
+
+const LAYOUT_SIGNATURE_FAILURES = new Set(['SIGNATURE_INVALID', 'CERTIFICATE_INVALID', 'TLOG_INVALID', 'IDENTITY_MISMATCH', 'KEYID_MISMATCH', 'VERIFICATION_FAILED']);
+
+/**
+ * The edge of keyless layout verification: the bundle's certificate chain to `--trusted-root`,
+ * SCT, tlog entry, signing time and signature over the payload, and the signer's identity. A
+ * verification failure becomes data for core (LAYOUT_SIGNATURE there); bad input throws.
+ */
+async function verifyLayoutBundle(
+  core: Core, argv: VerifyArgs, bundle: unknown, policies: import('@custody/core').IdentityPolicy[],
+): Promise<import('@custody/core').LayoutKeylessVerification> {
+  const sign = await import('@custody/sign');
+  const trustedRoot = await sign.loadTrustedRoot(argv['trusted-root']!);
+  try {
+    const v = sign.verifyKeylessBundle(bundle, { trustedRoot, identity: policies, now: new Date(), file: argv.layout, rawPayload: true });
+    return { policies, signer: v.identity };
+  } catch (e) {
+    if (core.isCustodyError(e) && LAYOUT_SIGNATURE_FAILURES.has(e.code)) return { policies, failure: { code: e.code, reason: e.message } };
+    throw e;
+  }
+}
+
+/** The layout file as a signed in-toto layout (keyless: a Sigstore bundle), or as an attestation-verifier layout (signed or not). */
 async function readLayout(core: Core, path: string) {
   const text = await readText(path);
   let signed: import('@custody/core').SignedFile<unknown>;
+  if (/^\s*\{/.test(text)) {
+    let json: unknown;
+    try {
+      json = JSON.parse(text.replace(/^\uFEFF/, ''));
+    } catch {
+      json = undefined; // parseSignedFile names the JSON error
+    }
+    if (core.isSigstoreBundleDocument(json)) return { signed: core.signedFileFromBundle(json, path), bundle: json };
+  }
   try {
     signed = core.parseSignedFile(text, path);
   } catch (e) {
@@ -151,12 +204,15 @@ export const verifyCommand: CommandModule<object, VerifyArgs> = {
   describe: 'verify a supply chain against a signed in-toto layout, or an attestation-verifier layout (exit 0 pass, 1 fail, 2 bad input)',
   builder: (y) => y
     .option('layout', { type: 'string', demandOption: true, describe: 'signed root layout (metablock or DSSE), or an attestation-verifier layout (YAML)' })
-    .option('layout-key', { type: 'array', string: true, describe: 'public key of the layout owner; every key given must have signed the layout (required for in-toto layouts)' })
+    .option('layout-key', { type: 'array', string: true, describe: 'public key of the layout owner; every key given must have signed the layout (in-toto layouts need a key or a keyless owner)' })
+    .option('layout-issuer', { type: 'array', string: true, describe: 'keyless layout owner: OIDC issuer of the certificate that signed the layout (a Sigstore bundle); with --layout-subject or --layout-subject-pattern and --trusted-root' })
+    .option('layout-subject', { type: 'array', string: true, describe: 'keyless layout owner: certificate subject (SAN: email or URI), compared exactly' })
+    .option('layout-subject-pattern', { type: 'array', string: true, describe: 'keyless layout owner: certificate subject as a regular expression (anchored at both ends)' })
     .option('link-dir', { type: 'string', default: '.', describe: 'folder with <step>.<keyid8>.link files (sublayout links in <step>.<keyid8>/), attestations (*.sigstore.json, *.att.json), or attestation-verifier <step>.<keyid8>.json files' })
     .option('param', { type: 'array', string: true, describe: 'NAME=VALUE substituted for {NAME} in rules, expected commands and inspection runs' })
     .option('param-file', { type: 'string', describe: 'JSON object of parameters (attestation-verifier --substitute-parameters); --param wins' })
     .option('store', { type: 'string', describe: 'attestation store folder to read as well (default: .custody/ next to the layout, when it exists)' })
-    .option('trusted-root', { type: 'string', describe: 'Sigstore trusted_root.json for keyless functionaries, when the layout names none' })
+    .option('trusted-root', { type: 'string', describe: 'Sigstore trusted_root.json: verifies a keyless layout\'s signature (required then), and keyless functionaries when the layout names none' })
     .option('strict-command', { type: 'boolean', default: false, describe: 'a step whose link ran another command than expected_command fails (COMMAND_MISMATCH); in-toto only warns' })
     .option('json', { type: 'boolean', default: false, describe: 'print the report as JSON (schemas/verify-report.schema.json)' })
     .option('inspection-timeout', { type: 'number', default: 300, describe: 'seconds an inspection may run' }) as any,
@@ -169,13 +225,21 @@ export const verifyCommand: CommandModule<object, VerifyArgs> = {
     if (!(argv['inspection-timeout'] > 0)) throw new core.CustodyError('USAGE', '--inspection-timeout must be a positive number of seconds');
     const layoutKeys = [];
     for (const k of argv['layout-key'] ?? []) layoutKeys.push(core.parsePublicKeyText(await readText(String(k), 1 << 20), String(k)));
+    const policies = await layoutIdentityPolicies(core, argv);
     const read = await readLayout(core, argv.layout);
     let report: Report;
     if (read.compat) {
+      if (policies.length) throw new core.CustodyError('USAGE', 'attestation-verifier layouts are signed with keys: use --layout-key, not --layout-issuer', { file: argv.layout });
       report = await verifyCompat(core, argv, read.compat, params, layoutKeys);
     } else {
-      if (!layoutKeys.length) throw new core.CustodyError('USAGE', 'missing --layout-key KEY (every key given must have signed the layout)');
+      if (!layoutKeys.length && !policies.length) {
+        throw new core.CustodyError('USAGE', read.bundle
+          ? 'missing --layout-issuer I --layout-subject S (and --trusted-root F): the layout is signed keylessly'
+          : 'missing --layout-key KEY (every key given must have signed the layout)');
+      }
       const layout = read.signed;
+      let layoutIdentities: import('@custody/core').LayoutKeylessVerification | undefined;
+      if (policies.length) layoutIdentities = read.bundle ? await verifyLayoutBundle(core, argv, read.bundle, policies) : { policies };
       const { directoryLinkSource, createInspectionRunner, createAttestationCollector, readLinkDirAttestations } = await import('@custody/engine');
       const links = await directoryLinkSource(argv['link-dir']);
       const attestations = createAttestationCollector({
@@ -191,7 +255,7 @@ export const verifyCommand: CommandModule<object, VerifyArgs> = {
       });
       const runner = createInspectionRunner({ workdir: process.cwd(), timeoutMs: argv['inspection-timeout'] * 1000 });
       try {
-        report = await core.verifySupplyChain({ layout, layoutKeys, now: new Date(), params, links, runInspection: runner.run, attestations, strictCommand: argv['strict-command'] === true, layoutFile: argv.layout });
+        report = await core.verifySupplyChain({ layout, layoutKeys, layoutIdentities, now: new Date(), params, links, runInspection: runner.run, attestations, strictCommand: argv['strict-command'] === true, layoutFile: argv.layout });
       } catch (e) {
         // Link files are named relative to the link dir in core; name them as the user would.
         if (core.isCustodyError(e) && e.file && /\.link$/.test(e.file) && argv['link-dir'] !== '.') {

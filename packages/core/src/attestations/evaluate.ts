@@ -14,10 +14,11 @@
  * - With `artifactRules: true` (attestation-verifier layouts) the step's expectedMaterials /
  *   expectedProducts are applied to each claim as well.
  */
+import { CustodyError } from '../errors.ts';
 import type { ErrorCode } from '../errors.ts';
 import { functionaryLabel, functionaryMatches } from '../identity.ts';
 import type { FunctionaryRef } from '../identity.ts';
-import { compileRule, evaluateRule, substituteParams } from '../cel/rules.ts';
+import { compileRule, evaluateRule, substituteParams, unresolvedParams } from '../cel/rules.ts';
 import type { CompiledRule } from '../cel/rules.ts';
 import { statementArtifacts } from '../statement.ts';
 import type { ArtifactSource } from '../statement.ts';
@@ -123,14 +124,41 @@ export interface EvaluateOptions {
   requireClaims?: boolean;
 }
 
+/**
+ * `{name}` parameters substituted into a predicate rule. One that is not given is bad input
+ * (USAGE, naming it and the step), as a parameter missing from a command is: a rule that
+ * compares with the placeholder text would only fail later, for the wrong reason.
+ */
+export function substituteRuleParams(rule: string, params: Readonly<Record<string, string>>, where: string): string {
+  const out = substituteParams(rule, params);
+  const missing = unresolvedParams(out);
+  if (missing.length > 0) {
+    throw new CustodyError('USAGE', `${where}: parameter${missing.length > 1 ? 's' : ''} ${missing.join(', ')} not given (${missing.map((m) => `--param ${m}=VALUE`).join(' ')})`);
+  }
+  return out;
+}
+
+function ruleLocation(step: { name: string }, ep: ExpectedPredicate, i: number): string {
+  return `step "${step.name}" predicate ${ep.predicateType} rule ${i + 1}`;
+}
+
+/** Every predicate rule's parameters are given (USAGE otherwise); verify checks this before any link. */
+export function checkRuleParams(layout: AttestationLayoutLike, params: Readonly<Record<string, string>>): void {
+  for (const step of layout.steps) {
+    for (const ep of step.expectedPredicates ?? []) {
+      (ep.expectedAttributes ?? []).forEach((a, i) => substituteRuleParams(a.rule, params, ruleLocation(step, ep, i)));
+    }
+  }
+}
+
 /** Compiles every rule of a layout up front (RULE_SYNTAX names the step and predicate). */
 function compileAll(layout: AttestationLayoutLike, params: Readonly<Record<string, string>>): Map<ExpectedAttribute, CompiledRule> {
   const out = new Map<ExpectedAttribute, CompiledRule>();
   for (const step of layout.steps) {
     for (const ep of step.expectedPredicates ?? []) {
       (ep.expectedAttributes ?? []).forEach((a, i) => {
-        const where = `step "${step.name}" predicate ${ep.predicateType} rule ${i + 1}`;
-        out.set(a, compileRule(substituteParams(a.rule, params), where));
+        const where = ruleLocation(step, ep, i);
+        out.set(a, compileRule(substituteRuleParams(a.rule, params, where), where));
       });
     }
   }

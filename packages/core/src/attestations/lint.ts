@@ -2,7 +2,7 @@
  * `layout lint` support for expectedPredicates: every rule compiled, each problem reported with
  * its path in the layout document and, for syntax errors, the line:column inside the rule.
  */
-import { lintRule, substituteParams } from '../cel/rules.ts';
+import { lintRule, substituteParams, unresolvedParams } from '../cel/rules.ts';
 import type { AttestationStepPolicy } from './evaluate.ts';
 
 export interface PredicateLintProblem {
@@ -18,8 +18,8 @@ function isRecord(v: unknown): v is Record<string, unknown> {
 /**
  * Checks the `expectedPredicates` of steps given as parsed layout data (custody's or
  * attestation-verifier's field names are the same here). `params`, when given, are substituted
- * first, as verify would; without them `{name}` placeholders are left in (inside string
- * literals they compile as text).
+ * first, as verify would, and a placeholder left is reported; without them `{name}`
+ * placeholders are left in (inside string literals they compile as text).
  */
 export function lintExpectedPredicates(
   steps: readonly unknown[],
@@ -79,6 +79,12 @@ export function lintExpectedPredicates(
           if (opts.params) rule = substituteParams(rule, opts.params);
         } catch (e) {
           problems.push({ path: `${ap}.rule`, message: (e as Error).message });
+          return;
+        }
+        // with parameters given, a placeholder left is one missing (verify refuses it)
+        const missing = opts.params ? unresolvedParams(rule) : [];
+        if (missing.length > 0) {
+          problems.push({ path: `${ap}.rule`, message: `parameter${missing.length > 1 ? 's' : ''} ${missing.join(', ')} not given` });
           return;
         }
         for (const pr of lintRule(rule)) {

@@ -243,6 +243,16 @@ export function evaluateRule(rule: CompiledRule, input: RuleInput): RuleOutcome 
 const PARAM_NAME = /^[a-zA-Z0-9_-]+$/;
 
 /**
+ * The `{name}` placeholders left in a rule (after substitution: the parameters not given).
+ * CEL has no `{name}` syntax of its own (a map literal needs `key: value`), so any left is
+ * a parameter the caller forgot — also inside a string literal, where it would silently be
+ * compared as text.
+ */
+export function unresolvedParams(text: string): string[] {
+  return [...new Set([...text.matchAll(/\{([a-zA-Z0-9_-]+)\}/g)].map((m) => m[1]))];
+}
+
+/**
  * Replaces `{name}` with its value, repeating until nothing changes so that parameters may refer
  * to others (attestation-verifier's npm parameters do), with a bound against cycles.
  * Bad parameter names and self-references are input errors.

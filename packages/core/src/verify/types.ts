@@ -4,7 +4,7 @@ import type { SignedFile } from '../envelope.ts';
 import type { ArtifactMap } from '../model/link.ts';
 import type { InspectionBody } from '../model/layout.ts';
 import type { ArtifactRuleOutcome } from '../rules/engine.ts';
-import type { IdentityPolicy } from '../identity.ts';
+import type { IdentityPolicy, KeylessIdentity } from '../identity.ts';
 import type { VerifiedClaim } from '../attestations/artifact-rules.ts';
 import type { ExpectedPredicateEntry } from '../attestations/evaluate.ts';
 
@@ -68,10 +68,27 @@ export interface CollectedAttestations {
  */
 export type AttestationCollector = (request: AttestationRequest) => Promise<CollectedAttestations>;
 
+/**
+ * The keyless signature of a layout (a Sigstore bundle), as the caller verified it: certificate
+ * chain to the trusted root given by the verifier (never the layout's own `trustedRoot`), SCT,
+ * tlog entry, signing time within the certificate's validity, signature over the payload bytes
+ * of `VerifyInput.layout`. Core only matches the identity against every requested policy.
+ */
+export interface LayoutKeylessVerification {
+  /** The identities the verifier requires; every one must have signed the layout. */
+  policies: IdentityPolicy[];
+  /** The certificate identity whose signature verified; absent when it did not. */
+  signer?: KeylessIdentity;
+  /** Why the keyless signature did not verify (absent layout bundle, bad certificate, tlog, signature). */
+  failure?: { code: string; reason: string };
+}
+
 export interface VerifyInput {
   layout: SignedFile<unknown>;
   /** Every key given must have a valid signature on the layout. */
   layoutKeys: PublicKey[];
+  /** Keyless layout owners (identities), with the caller's verification of the layout's bundle. */
+  layoutIdentities?: LayoutKeylessVerification;
   now: Date;
   /** `{name}` substitution in rules, expected commands and inspection runs (only when given). */
   params?: Record<string, string>;
@@ -114,6 +131,8 @@ export interface Check {
   message: string;
   /** layout-signature: keyids checked. */
   keyids?: string[];
+  /** layout-signature: keyless owner identities required (`subject (issuer …)`, `/pattern/ (issuer …)`). */
+  identities?: string[];
   /** layout-expiry */
   expires?: string;
   /** links / threshold */

@@ -22,11 +22,14 @@ import { applyArtifactRules, hashDictEqual, type RuleLink } from '../rules/engin
 import { pythonListRepr } from '../rules/parse.ts';
 import type {
   AttestationRequest, Check, CheckName, CollectedAttestations, LinkSource, AttestationRejection, SignerEntry, VerificationReport, VerifyInput, InspectionRunner,
+  LayoutKeylessVerification,
 } from './types.ts';
 import { LINK_PREDICATE_TYPE, statementToLink } from '../statement.ts';
-import { functionaryLabel, functionaryMatches, isIdentityPolicy, type FunctionaryRef, type IdentityPolicy } from '../identity.ts';
+import {
+  describePolicy, functionaryLabel, functionaryMatches, identityMatches, isIdentityPolicy, type FunctionaryRef, type IdentityPolicy, type KeylessIdentity,
+} from '../identity.ts';
 import type { VerifiedClaim } from '../attestations/artifact-rules.ts';
-import { evaluateAttestationSteps, type AttestationStepPolicy } from '../attestations/evaluate.ts';
+import { checkRuleParams, evaluateAttestationSteps, type AttestationStepPolicy } from '../attestations/evaluate.ts';
 import { readLayoutExtensions, type LayoutExtensions } from './extensions.ts';
 
 /** A verification failure on its way up to the report. */
@@ -179,11 +182,24 @@ function artifactsEqual(a: ArtifactMap, b: ArtifactMap): boolean {
   return true;
 }
 
-/** Steps 1–2: every given key verifies the layout; the layout has not expired. */
-function checkLayout(signed: SignedFile<unknown>, layout: LayoutBody, keys: PublicKey[], now: Date, file: string, checks: Check[]): void {
+/** Why `signer` does not satisfy `policy`, in a few words. */
+function identityMismatchReason(signer: KeylessIdentity, policy: IdentityPolicy): string {
+  if (signer.issuer !== policy.issuer) return `issuer ${signer.issuer} is not ${policy.issuer}`;
+  return 'subject' in policy ? `subject ${signer.subject} is not ${policy.subject}` : `subject ${signer.subject} does not match /${policy.subjectPattern}/`;
+}
+
+/**
+ * Steps 1–2: every given key verifies the layout, every given keyless identity signed it (the
+ * caller verified the bundle; see LayoutKeylessVerification); the layout has not expired.
+ */
+function checkLayout(
+  signed: SignedFile<unknown>, layout: LayoutBody, keys: PublicKey[], now: Date, file: string, checks: Check[], keyless?: LayoutKeylessVerification,
+): void {
   const keyids = [...new Set(keys.map((k) => k.keyid))];
-  if (keyids.length === 0) {
-    checks.push({ check: 'layout-signature', verdict: 'fail', keyids, message: 'Layout signature verification requires at least one key.' });
+  const policies = keyless?.policies ?? [];
+  const base = { keyids, ...(policies.length ? { identities: policies.map(describePolicy) } : {}) };
+  if (keyids.length === 0 && policies.length === 0) {
+    checks.push({ check: 'layout-signature', verdict: 'fail', ...base, message: 'Layout signature verification requires at least one key.' });
     throw new Failed('LAYOUT_SIGNATURE', 'layout-signature', 'Layout signature verification requires at least one key.');
   }
   const signatures = signed.format === 'metablock' ? signed.metablock.signatures : signed.envelope.signatures;
@@ -192,10 +208,25 @@ function checkLayout(signed: SignedFile<unknown>, layout: LayoutBody, keys: Publ
     const message = signatures.some((s) => s.keyid === key.keyid)
       ? `Invalid signature for keyid '${key.keyid}'`
       : `No signature found for key '${key.keyid}'`;
-    checks.push({ check: 'layout-signature', verdict: 'fail', keyids, message });
+    checks.push({ check: 'layout-signature', verdict: 'fail', ...base, message });
     throw new Failed('LAYOUT_SIGNATURE', 'layout-signature', message);
   }
-  checks.push({ check: 'layout-signature', verdict: 'pass', keyids, message: `signed by ${keyids.map((k) => k.slice(0, 8)).join(', ')}` });
+  const signer = keyless?.signer;
+  for (const policy of policies) {
+    let message: string | undefined;
+    if (!signer) {
+      message = keyless?.failure
+        ? `No valid keyless signature by ${describePolicy(policy)}: ${keyless.failure.code}: ${keyless.failure.reason}`
+        : `No keyless signature found for ${describePolicy(policy)} (the layout is not a Sigstore bundle)`;
+    } else if (!identityMatches(signer, policy)) {
+      message = `Layout is signed by ${functionaryLabel(signer)}, not by ${describePolicy(policy)}: ${identityMismatchReason(signer, policy)}`;
+    }
+    if (message === undefined) continue;
+    checks.push({ check: 'layout-signature', verdict: 'fail', ...base, message });
+    throw new Failed('LAYOUT_SIGNATURE', 'layout-signature', message);
+  }
+  const by = [...keyids.map((k) => k.slice(0, 8)), ...(signer && policies.length ? [`${functionaryLabel(signer)} (keyless)`] : [])];
+  checks.push({ check: 'layout-signature', verdict: 'pass', ...base, message: `signed by ${by.join(', ')}` });
   const expires = parseExpires(layout.expires)!;
   if (expires < now) {
     checks.push({ check: 'layout-expiry', verdict: 'fail', expires: layout.expires, message: 'Layout expired' });
@@ -528,7 +559,7 @@ export async function verifySupplyChain(input: VerifyInput): Promise<Verificatio
       throw new CustodyError('SCHEMA_INVALID', `not an in-toto layout (_type ${JSON.stringify(isPlainObject(input.layout.body) ? input.layout.body._type ?? null : typeof input.layout.body)})`, { file });
     }
     let layout = normalizeLayout(input.layout.body, file);
-    checkLayout(input.layout, layout, input.layoutKeys, input.now, file, checks);
+    checkLayout(input.layout, layout, input.layoutKeys, input.now, file, checks, input.layoutIdentities);
     if (input.layout.format === 'metablock') {
       // The reference's model drops unknown step fields before checking signatures, so in a
       // metablock they are unsigned: say so, and never act on them.
@@ -544,6 +575,8 @@ export async function verifySupplyChain(input: VerifyInput): Promise<Verificatio
       ctx.warnings.push('trustedRoot of a legacy layout is not covered by its signature and was ignored');
     }
     if (input.params !== undefined) layout = substituteLayoutParameters(layout, input.params);
+    // a predicate rule's missing parameter is bad input before any link is read
+    checkRuleParams({ steps: [...ext.steps].map(([name, e]) => ({ name, expectedPredicates: e.expectedPredicates ?? [] })) }, input.params ?? {});
     let att: Attestations | undefined;
     if (input.attestations) {
       const collected = await input.attestations(attestationRequest(layout, ext));

@@ -17,13 +17,15 @@ export function commandPlugin(hooks: StepHooks, state: StepState): void {
     const { execa } = await import('execa');
     const [file, ...args] = ctx.command;
     const startedAt = new Date();
+    const shown = state.options.commandOutput ?? 'inherit';
     const result = await execa(file, args, {
       cwd: state.workdir,
       reject: false,
       stdin: 'inherit',
-      // Captured always (command-run digests them), shown live as the user expects.
-      stdout: ['pipe', 'inherit'],
-      stderr: ['pipe', 'inherit'],
+      // Captured always (command-run digests them), shown live as the user expects; fd 2
+      // when stdout carries custody's own machine-readable output.
+      stdout: shown === 'capture' ? 'pipe' : shown === 'stderr' ? ['pipe', 2] : ['pipe', 'inherit'],
+      stderr: shown === 'capture' ? 'pipe' : ['pipe', 'inherit'],
       stripFinalNewline: false,
       cancelSignal: ctx.signal,
       buffer: true,

@@ -10,7 +10,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { closeSync, openSync, readSync } from 'node:fs';
-import { createHash, type Hash } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { CustodyError } from '@custody/core';
 
@@ -23,8 +23,6 @@ export interface HashOptions {
   onProgress?: (hashedBytes: number) => void;
   /** Hash on the calling thread alone below this many bytes in total (default 48 MiB). */
   inlineBelowBytes?: number;
-  /** With workers: bytes the calling thread hashes between looks at the event loop (default 32 MiB). */
-  sliceBytes?: number;
 }
 
 const CHUNK = 1 << 20;
@@ -34,8 +32,6 @@ const INLINE_LIMIT = 48 << 20;
 const BATCH_BYTES = 16 << 20;
 const BATCH_FILES = 256;
 const PROGRESS_STEP = 64 << 20;
-/** Bytes this thread hashes between two looks at the event loop. */
-const SLICE = 32 << 20;
 
 // The worker's source, loaded as an ESM data: URL so that it works unchanged from the
 // TypeScript sources (tsx) and from the esbuild bundle (no separate worker file to ship).
@@ -162,9 +158,6 @@ export async function hashFiles(files: readonly FileToHash[], opts: HashOptions 
         const id = next++;
         w.postMessage({ id, paths: jobs[id].map((i) => files[i].path) });
       };
-      // This thread takes the biggest job right away: a worker needs tens of milliseconds to
-      // start, and the biggest file is the critical path (SHA-256 of one file is sequential).
-      const firstJob = next++;
       for (let k = 0; k < workerCount; k++) {
         // execArgv [] keeps loaders such as tsx out of the worker: it only needs node built-ins.
         const w = new Worker(workerUrl, { execArgv: [] });
@@ -182,55 +175,22 @@ export async function hashFiles(files: readonly FileToHash[], opts: HashOptions 
           dispatch(w);
           jobDone();
         });
-        dispatch(w); // then the next biggest
+        dispatch(w); // workers take the biggest jobs first
       }
-      // One job at a time on this thread, yielding every SLICE bytes (even inside a big file)
-      // so that worker messages are handled and idle workers get the next job meanwhile.
-      let job: number[] | undefined = jobs[firstJob];
-      let fileIndex = 0;
-      let open: { fd: number; hash: Hash } | undefined;
+      // One job at a time on this thread, yielding in between so worker messages are handled.
       const mainLoop = (): void => {
-        if (failed) {
-          if (open) closeSync(open.fd);
-          open = undefined;
-          return;
-        }
-        let budget = opts.sliceBytes ?? SLICE;
-        while (job && budget > 0) {
-          const i = job[fileIndex];
+        if (failed || next >= jobs.length) return;
+        const job = jobs[next++];
+        for (const i of job) {
           try {
-            open ??= { fd: openSync(files[i].path, 'r'), hash: createHash('sha256') };
-            for (;;) {
-              const n = readSync(open.fd, mainBuf, 0, mainBuf.length, null);
-              if (n === 0) break;
-              open.hash.update(n === mainBuf.length ? mainBuf : mainBuf.subarray(0, n));
-              budget -= n;
-              if (budget <= 0) break;
-            }
-            if (budget <= 0) break; // the file may have more: continue it after yielding
-            const finished = open;
-            open = undefined;
-            closeSync(finished.fd);
-            digests[i] = finished.hash.digest('hex');
+            digests[i] = hashFileSync(files[i].path, mainBuf);
           } catch (e) {
-            if (open) {
-              try {
-                closeSync(open.fd);
-              } catch {
-                // reporting the read error matters more
-              }
-              open = undefined;
-            }
             return fail(unreadable(files[i].path, e as NodeJS.ErrnoException));
           }
           report(files[i].size);
-          if (++fileIndex === job.length) {
-            jobDone();
-            job = next < jobs.length ? jobs[next++] : undefined;
-            fileIndex = 0;
-          }
         }
-        if (job) setImmediate(mainLoop);
+        jobDone();
+        setImmediate(mainLoop);
       };
       setImmediate(mainLoop);
     });

@@ -13,13 +13,15 @@
 import { readFile, readdir, rmdir, unlink } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import {
-  CustodyError, isCustodyError, isPlainObject, linkFileName, normalizeLayout, normalizeLink, parseExpires,
-  parseSignedFile, stepExtensionFields, substituteParameter, verifySignedFile,
+  CustodyError, isCustodyError, isPlainObject, LINK_PREDICATE_TYPE, linkFileName, normalizeLayout, normalizeLink, parseExpires,
+  parseSignedFile, statementToLink, stepExtensionFields, substituteParameter, verifySignedFile,
 } from '@custody/core';
 import type { ArtifactMap, LinkBody, PublicKey, SignedFile } from '@custody/core';
 import { loadSigner, type Signer } from '@custody/sign';
-import { runStep } from '../lifecycle.ts';
-import { recordArtifacts, DEFAULT_EXCLUDE_PATTERNS } from '../hashing/artifacts.ts';
+import { runStep, type CommandOutput } from '../lifecycle.ts';
+import { recordArtifacts } from '../hashing/artifacts.ts';
+import { stepExcludes } from '../builtin/excludes.ts';
+import type { OutputFormat } from '../formats.ts';
 import { loadPlugin, type LoadedPlugin } from '../plugins/load.ts';
 import type { PluginRegistry } from '../plugins/registry.ts';
 import { stepPluginSpecs, type PluginConfigEntry } from '../config.ts';
@@ -85,7 +87,10 @@ export interface PipelineOptions {
   pluginBaseDir?: string;
   /** Exclude patterns (replace the defaults); the link folder is always excluded. */
   exclude?: string[];
-  format?: 'legacy' | 'dsse';
+  /** What each step writes (default legacy: metablock link + Sigstore bundles). */
+  format?: OutputFormat;
+  /** Where step commands' output is shown (`stderr` when stdout carries JSON). */
+  commandOutput?: CommandOutput;
   /** Fail the final verification on a step run with another command than expected_command. */
   strictCommand?: boolean;
   /** The final verification; without it the pipeline stops after the steps. */
@@ -121,7 +126,8 @@ interface Prepared {
   command: string[];
   signer: Signer;
   plugins: LoadedPlugin[];
-  linkFile: string;
+  /** Where its last link may be, the current format's file first. */
+  linkFiles: string[];
 }
 
 /**
@@ -170,15 +176,39 @@ function sameCommand(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
+/**
+ * Where a step's last link may be: first the file this format writes (`.link`, metablock or
+ * DSSE; or the link bundle with `sigstore`), then the other, so that a run in another format
+ * still finds what the last run recorded.
+ */
+function linkFilesOf(linkDir: string, step: string, keyid: string, format: OutputFormat): string[] {
+  const name = linkFileName(step, keyid);
+  const both = [join(linkDir, name), join(linkDir, `${name}.sigstore.json`)];
+  return format === 'sigstore' ? both.reverse() : both;
+}
+
 /** The step's last link, if it is there and signed by this step's key. */
-async function readOwnLink(file: string, key: PublicKey): Promise<{ link?: LinkBody; problem?: string }> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch {
-    return { problem: 'no attestations yet' };
+async function readOwnLink(files: string[], key: PublicKey): Promise<{ link?: LinkBody; problem?: string }> {
+  let text: string | undefined;
+  let file = '';
+  for (const candidate of files) {
+    try {
+      text = await readFile(candidate, 'utf8');
+      file = candidate;
+      break;
+    } catch {
+      // not in this format
+    }
   }
+  if (text === undefined) return { problem: 'no attestations yet' };
   try {
+    if (file.endsWith('.sigstore.json')) {
+      // loaded only for bundle links: sigstore-js is heavy
+      const { verifyAttestationBundle } = await import('@custody/sign');
+      const { statement } = verifyAttestationBundle(text, [key], { file });
+      if (!statement || statement.predicateType !== LINK_PREDICATE_TYPE) return { problem: 'its link bundle holds no link' };
+      return { link: normalizeLink(statementToLink(statement, file), file) };
+    }
     const signed = parseSignedFile(text, file);
     if (!verifySignedFile(signed, key, (b) => normalizeLink(b, file))) return { problem: 'its link is not signed by the configured key' };
     return { link: normalizeLink(signed.body, file) };
@@ -206,7 +236,7 @@ function inside(root: string, p: string): boolean {
 
 /** Removes what a step's last run created (per its own signed link) and its attestation files. */
 async function cleanStep(p: Prepared, workdir: string, linkDir: string): Promise<void> {
-  const { link } = await readOwnLink(p.linkFile, p.signer.publicKey);
+  const { link } = await readOwnLink(p.linkFiles, p.signer.publicKey);
   if (link) {
     const dirs = new Set<string>();
     for (const path of Object.keys(link.products)) {
@@ -226,17 +256,25 @@ async function cleanStep(p: Prepared, workdir: string, linkDir: string): Promise
   } catch {
     return;
   }
+  // the link in any format, and every attestation of this step and key
   for (const n of names) {
-    if (n === linkFileName(p.plan.name, p.signer.keyid) || (n.startsWith(prefix) && n.endsWith('.att.json'))) await unlink(join(linkDir, n)).catch(() => undefined);
+    if (n === linkFileName(p.plan.name, p.signer.keyid) || (n.startsWith(prefix) && (n.endsWith('.att.json') || n.endsWith('.sigstore.json')))) {
+      await unlink(join(linkDir, n)).catch(() => undefined);
+    }
   }
 }
 
-/** Exclude patterns for recording the working folder: the configured ones plus the link folder. */
+/**
+ * Exclude patterns for recording the working folder: the configured ones (else custody's
+ * defaults, which leave out its own outputs) plus the link folder when it is inside.
+ */
 export function pipelineExcludes(workdir: string, linkDir: string, configured?: readonly string[]): string[] {
-  const out = [...(configured && configured.length ? configured : DEFAULT_EXCLUDE_PATTERNS)];
+  const out = stepExcludes(configured);
   const rel = relative(workdir, linkDir);
-  if (rel === '') out.push('*.att.json');
-  else if (!rel.startsWith('..') && !isAbsolute(rel)) out.push(`/${rel.split(sep).join('/')}`);
+  if (rel === '') {
+    // configured patterns replace the defaults; the step's own files must stay out anyway
+    for (const own of ['*.link*', '*.att.json', '*.sigstore.json']) if (!out.includes(own)) out.push(own);
+  } else if (!rel.startsWith('..') && !isAbsolute(rel)) out.push(`/${rel.split(sep).join('/')}`);
   return out;
 }
 
@@ -291,7 +329,7 @@ export async function runPipeline(o: PipelineOptions): Promise<PipelineResult> {
     }
     // First, so that a failed command stops the step before any evidence plugin reads its outputs.
     if (command.length > 0) plugins.unshift(stopOnCommandFailure(command));
-    prepared.push({ plan: step, command, signer, plugins, linkFile: join(linkDir, linkFileName(step.name, signer.keyid)) });
+    prepared.push({ plan: step, command, signer, plugins, linkFiles: linkFilesOf(linkDir, step.name, signer.keyid, o.format ?? 'legacy') });
   }
 
   // Which steps run.
@@ -311,7 +349,7 @@ export async function runPipeline(o: PipelineOptions): Promise<PipelineResult> {
         decisions.push({ action: 'keep', reason: `before --from ${o.from}` });
         continue;
       }
-      const { link, problem } = await readOwnLink(p.linkFile, p.signer.publicKey);
+      const { link, problem } = await readOwnLink(p.linkFiles, p.signer.publicKey);
       let why = problem;
       if (link) {
         current ??= await recordArtifacts(['.'], { basePath: workdir, exclude, progress: o.progress?.('hashing the working folder') });
@@ -358,6 +396,7 @@ export async function runPipeline(o: PipelineOptions): Promise<PipelineResult> {
         signer: p.signer,
         outDir: linkDir,
         format: o.format ?? 'legacy',
+        commandOutput: o.commandOutput,
         plugins: p.plugins,
         layoutStep: p.plan.body,
         logger: o.logger,

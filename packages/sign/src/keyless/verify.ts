@@ -173,6 +173,8 @@ export interface VerifyKeylessOptions {
   file?: string;
   /** Accept a DSSE payload that is not an in-toto Statement. */
   anyPayload?: boolean;
+  /** Never read the payload as a Statement (a keyless layout); the caller parses payloadBytes. */
+  rawPayload?: boolean;
   /** Minimum tlog entries (default 1), SCTs (default 1), verified timestamps (default 1). */
   tlogThreshold?: number;
   ctlogThreshold?: number;
@@ -228,6 +230,7 @@ export function verifyKeylessBundle(bundleJson: unknown, opts: VerifyKeylessOpti
     verified = verifyAttestationBundle(bundleJson, trust, {
       file,
       anyPayload: opts.anyPayload,
+      rawPayload: opts.rawPayload,
       tlogThreshold: opts.tlogThreshold ?? 1,
       ctlogThreshold: opts.ctlogThreshold ?? 1,
       timestampThreshold: opts.timestampThreshold ?? 1,

@@ -75,6 +75,11 @@ export interface VerifyBundleOptions {
   policy?: VerificationPolicy;
   /** Accept a payload that is not an in-toto Statement (verify-bundle of arbitrary DSSE). */
   anyPayload?: boolean;
+  /**
+   * Do not read the payload as a Statement, whatever its payloadType (implies anyPayload): a
+   * keyless layout is in-toto metadata but not a Statement; the caller parses payloadBytes.
+   */
+  rawPayload?: boolean;
 }
 
 export interface VerifiedBundle {
@@ -179,7 +184,7 @@ export function verifyAttestationBundle(bundleJson: unknown, keys: readonly Publ
   if (envelope.signatures.length !== 1) fail('BUNDLE_MALFORMED', `a bundle's DSSE envelope must carry exactly one signature, found ${envelope.signatures.length}`, file);
   const payloadType = envelope.payloadType;
   const payloadBytes = Buffer.from(envelope.payload);
-  if (payloadType !== IN_TOTO_PAYLOAD_TYPE && !opts.anyPayload) {
+  if (payloadType !== IN_TOTO_PAYLOAD_TYPE && !opts.anyPayload && !opts.rawPayload) {
     fail('PAYLOAD_TYPE', `payloadType is ${JSON.stringify(payloadType)}, expected ${IN_TOTO_PAYLOAD_TYPE}`, file);
   }
   const material = bundle.verificationMaterial.content;
@@ -229,6 +234,6 @@ export function verifyAttestationBundle(bundleJson: unknown, keys: readonly Publ
   }
 
   let statement: Statement | undefined;
-  if (payloadType === IN_TOTO_PAYLOAD_TYPE) statement = parseStatement(payloadBytes, { file });
+  if (payloadType === IN_TOTO_PAYLOAD_TYPE && !opts.rawPayload) statement = parseStatement(payloadBytes, { file });
   return { statement, payloadType, payloadBytes, keyid: hint, key: usedKey, signer, bundle };
 }
