@@ -155,7 +155,7 @@ const signCommand: CommandModule<object, SignArgs> = {
   describe: 'sign a layout (YAML/JSON authoring format, or an already signed layout to add a signature)',
   builder: (y) => y
     .positional('file', { type: 'string', demandOption: true, describe: 'layout.yaml / layout.json, or a signed layout' })
-    .option('key', { type: 'array', string: true, describe: 'private key of a layout owner (repeat for several); or --keyless' })
+    .option('key', { type: 'array', string: true, nargs: 1, describe: 'private key of a layout owner (repeat for several); or --keyless' })
     .option('passphrase-file', { type: 'string', describe: 'passphrase for encrypted private keys' })
     .option('output', { alias: 'o', type: 'string', demandOption: true, describe: 'signed layout to write (e.g. root.layout; a keyless layout is a Sigstore bundle, whatever the name)' })
     .option('format', { choices: ['legacy', 'dsse', 'sigstore'] as const, describe: 'legacy in-toto metablock (default with --key), DSSE envelope, or Sigstore bundle (with --keyless, its default); a signed input keeps its format' })

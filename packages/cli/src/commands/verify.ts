@@ -193,6 +193,10 @@ async function readLayout(core: Core, path: string) {
       throw e;
     }
     if (core.isAttestationVerifierLayout(doc)) return { compat: core.loadCompatLayout(text, path) };
+    // An authoring file given where a signed layout belongs: say so instead of a JSON error.
+    if (doc && typeof doc === 'object' && !Array.isArray(doc) && ('steps' in doc || 'keys' in doc)) {
+      throw new core.CustodyError('USAGE', 'this is an unsigned layout; sign it first: custody layout sign --key OWNER ' + path + ' -o root.layout', { file: path });
+    }
     throw e;
   }
   if (core.isAttestationVerifierLayout(signed.body)) return { compat: core.loadCompatLayout(text, path) };
@@ -204,12 +208,12 @@ export const verifyCommand: CommandModule<object, VerifyArgs> = {
   describe: 'verify a supply chain against a signed in-toto layout, or an attestation-verifier layout (exit 0 pass, 1 fail, 2 bad input)',
   builder: (y) => y
     .option('layout', { type: 'string', demandOption: true, describe: 'signed root layout (metablock or DSSE), or an attestation-verifier layout (YAML)' })
-    .option('layout-key', { type: 'array', string: true, describe: 'public key of the layout owner; every key given must have signed the layout (in-toto layouts need a key or a keyless owner)' })
-    .option('layout-issuer', { type: 'array', string: true, describe: 'keyless layout owner: OIDC issuer of the certificate that signed the layout (a Sigstore bundle); with --layout-subject or --layout-subject-pattern and --trusted-root' })
-    .option('layout-subject', { type: 'array', string: true, describe: 'keyless layout owner: certificate subject (SAN: email or URI), compared exactly' })
-    .option('layout-subject-pattern', { type: 'array', string: true, describe: 'keyless layout owner: certificate subject as a regular expression (anchored at both ends)' })
+    .option('layout-key', { type: 'array', string: true, nargs: 1, describe: 'public key of the layout owner; every key given must have signed the layout (in-toto layouts need a key or a keyless owner)' })
+    .option('layout-issuer', { type: 'array', string: true, nargs: 1, describe: 'keyless layout owner: OIDC issuer of the certificate that signed the layout (a Sigstore bundle); with --layout-subject or --layout-subject-pattern and --trusted-root' })
+    .option('layout-subject', { type: 'array', string: true, nargs: 1, describe: 'keyless layout owner: certificate subject (SAN: email or URI), compared exactly' })
+    .option('layout-subject-pattern', { type: 'array', string: true, nargs: 1, describe: 'keyless layout owner: certificate subject as a regular expression (anchored at both ends)' })
     .option('link-dir', { type: 'string', default: '.', describe: 'folder with <step>.<keyid8>.link files (sublayout links in <step>.<keyid8>/), attestations (*.sigstore.json, *.att.json), or attestation-verifier <step>.<keyid8>.json files' })
-    .option('param', { type: 'array', string: true, describe: 'NAME=VALUE substituted for {NAME} in rules, expected commands and inspection runs' })
+    .option('param', { type: 'array', string: true, nargs: 1, describe: 'NAME=VALUE substituted for {NAME} in rules, expected commands and inspection runs' })
     .option('param-file', { type: 'string', describe: 'JSON object of parameters (attestation-verifier --substitute-parameters); --param wins' })
     .option('store', { type: 'string', describe: 'attestation store folder to read as well (default: .custody/ next to the layout, when it exists)' })
     .option('trusted-root', { type: 'string', describe: 'Sigstore trusted_root.json: verifies a keyless layout\'s signature (required then), and keyless functionaries when the layout names none' })
