@@ -13,7 +13,7 @@
  * `custody verify` reads all of them from the link folder or the store.
  */
 import { createHash } from 'node:crypto';
-import { CustodyError, IN_TOTO_PAYLOAD_TYPE, jcs, keylessFunctionaryId, linkToStatement } from '@custody/core';
+import { CustodyError, IN_TOTO_PAYLOAD_TYPE, jcs, keylessFunctionaryId, linkToStatement, pae, validateStatement } from '@custody/core';
 import type { LinkBody, Statement } from '@custody/core';
 import { signDsse, type Signer } from '@custody/sign';
 import type { ResourceDescriptor } from './types.ts';
@@ -95,11 +95,13 @@ export class SigstoreAttestationWriter implements AttestationWriter {
   }
 
   async serialize(statement: InTotoStatement, signer: Signer | undefined): Promise<string> {
-    // loaded on first use: @sigstore/sign is heavy and legacy runs never need it
-    const { signAttestationBundle, serializeBundle } = await import('@custody/sign');
-    if (this.keyless) return serializeBundle(await this.keyless.signStatement(statement as unknown as Statement) as Parameters<typeof serializeBundle>[0]);
+    if (this.keyless) {
+      // loaded on first use: @sigstore/sign (Fulcio, Rekor clients) is heavy
+      const { serializeBundle } = await import('@custody/sign');
+      return serializeBundle(await this.keyless.signStatement(statement as unknown as Statement) as Parameters<typeof serializeBundle>[0]);
+    }
     if (!signer) throw new CustodyError('USAGE', 'no signer for the attestation');
-    return serializeBundle(await signAttestationBundle(statement as unknown as Statement, signer));
+    return keyBundle(statement, signer);
   }
 
   private async bundleLink(link: LinkBody, signer: Signer | undefined): Promise<{ fileName: string; data: string }> {
@@ -107,6 +109,29 @@ export class SigstoreAttestationWriter implements AttestationWriter {
     const keyid = this.selfSigning ? this.selfSigning.fileKeyid() : signer!.keyid;
     return { fileName: `${link.name}.${keyid.slice(0, 8)}.link.sigstore.json`, data };
   }
+}
+
+const BUNDLE_V03_MEDIA_TYPE = 'application/vnd.dev.sigstore.bundle.v0.3+json';
+
+/**
+ * A key-signed Sigstore bundle v0.3 of a Statement, as @sigstore/sign's DSSEBundleBuilder
+ * writes it for a public key without witnesses (signAttestationBundle; a test keeps them
+ * byte-equal), built here so that default runs need not load sigstore-js: the public key is
+ * named by its hint (the custody keyid), the DSSE signature is over PAE of the payload.
+ */
+export async function keyBundle(statement: InTotoStatement, signer: Signer): Promise<string> {
+  const payload = Buffer.from(JSON.stringify(validateStatement(statement)), 'utf8');
+  const sig = await signer.sign(pae(IN_TOTO_PAYLOAD_TYPE, payload));
+  const bundle = {
+    mediaType: BUNDLE_V03_MEDIA_TYPE,
+    verificationMaterial: { publicKey: { hint: signer.keyid }, timestampVerificationData: {} },
+    dsseEnvelope: {
+      payload: payload.toString('base64'),
+      payloadType: IN_TOTO_PAYLOAD_TYPE,
+      signatures: [{ sig: sig.toString('base64'), keyid: signer.keyid }],
+    },
+  };
+  return `${JSON.stringify(bundle)}\n`;
 }
 
 /** The writer of a format (`keyless`: a Fulcio signer; `sigstore` only). */

@@ -11,7 +11,7 @@ export { hashFiles } from './hashing/hash-pool.ts';
 export { ExcludeFilter, compileGitWildMatch } from './hashing/gitwildmatch.ts';
 export { terminalProgress } from './hashing/progress.ts';
 export type { ProgressSink } from './hashing/progress.ts';
-export { DsseAttestationWriter, SigstoreAttestationWriter, attestationWriterFor, makeStatement, productsAsSubject, STATEMENT_V1 } from './attestation.ts';
+export { DsseAttestationWriter, SigstoreAttestationWriter, attestationWriterFor, keyBundle, makeStatement, productsAsSubject, STATEMENT_V1 } from './attestation.ts';
 export type { AttestationWriter, InTotoStatement } from './attestation.ts';
 export { OUTPUT_FORMATS } from './formats.ts';
 export type { OutputFormat } from './formats.ts';

@@ -98,12 +98,12 @@ const runCommand: CommandModule<object, RunArgs> = {
   describe: 'run every step of a signed layout in dependency order, signing each step, then verify the chain',
   builder: (y) => y
     .positional('layout', { type: 'string', demandOption: true, describe: 'signed layout (DSSE, from `custody layout sign --format dsse`)' })
-    .option('layout-key', { type: 'array', string: true, demandOption: true, describe: 'public key of the layout owner (checked before anything runs, and by the final verify)' })
+    .option('layout-key', { type: 'array', string: true, nargs: 1, demandOption: true, describe: 'public key of the layout owner (checked before anything runs, and by the final verify)' })
     .option('workdir', { type: 'string', describe: 'folder the steps run in; recorded whole as materials and products (default: .)' })
     .option('link-dir', { type: 'string', describe: 'where links and attestations go (default: config outDir, else .custody next to the layout)' })
-    .option('only', { type: 'array', string: true, describe: 'run exactly these steps (then verify)' })
+    .option('only', { type: 'array', string: true, nargs: 1, describe: 'run exactly these steps (then verify)' })
     .option('from', { type: 'string', describe: 're-run this step and every step after it' })
-    .option('param', { type: 'array', string: true, describe: 'NAME=VALUE for {NAME} in run commands, plugin options and the final verify' })
+    .option('param', { type: 'array', string: true, nargs: 1, describe: 'NAME=VALUE for {NAME} in run commands, plugin options and the final verify' })
     .option('strict-command', { type: 'boolean', default: false, describe: 'final verify fails when a step ran another command than its expected_command' })
     .option('verify', { type: 'boolean', default: true, describe: 'run the final verify (--no-verify to skip)' })
     .option('config', { type: 'string', describe: 'configuration file (default: nearest custody.config.*); functionaries: { step: key }' })

@@ -6,7 +6,7 @@ async function oneLineErrors<T>(fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (e) {
-    const { CustodyError, isCustodyError } = await import('@custody/core');
+    const { CustodyError, isCustodyError } = await import('@custody/core/errors');
     if (isCustodyError(e) && /[\r\n]/.test(e.message)) {
       throw new CustodyError(e.code, e.message.replace(/\s*[\r\n]+\s*/g, ' '), { file: e.file, cause: e });
     }
@@ -36,7 +36,7 @@ interface VerifyArgs {
  */
 async function readText(path: string, maxBytes?: number): Promise<string> {
   const { readFile, stat } = await import('node:fs/promises');
-  const { CustodyError } = await import('@custody/core');
+  const { CustodyError } = await import('@custody/core/errors');
   try {
     if (maxBytes !== undefined && (await stat(path)).size > maxBytes) throw new CustodyError('KEY_INVALID', 'not a key: file too large', { file: path });
     return await readFile(path, 'utf8');
@@ -51,7 +51,7 @@ async function readText(path: string, maxBytes?: number): Promise<string> {
 /** `k=v` pairs → params; a pair without `=` is bad input. */
 async function parseParams(pairs: string[] | undefined): Promise<Record<string, string> | undefined> {
   if (!pairs || pairs.length === 0) return undefined;
-  const { CustodyError } = await import('@custody/core');
+  const { CustodyError } = await import('@custody/core/errors');
   const out: Record<string, string> = {};
   for (const p of pairs) {
     const eq = p.indexOf('=');
@@ -62,6 +62,20 @@ async function parseParams(pairs: string[] | undefined): Promise<Record<string, 
 }
 
 type Core = typeof import('@custody/core');
+
+/**
+ * What verifying an in-toto layout needs, from subpath modules: the core index also loads CEL,
+ * YAML and the layout compiler, which cost more start-up than verifying 30,000 artifacts.
+ * The attestation-verifier paths load the whole of core.
+ */
+async function leanCore() {
+  const [errors, envelope, keys, identity, verify] = await Promise.all([
+    import('@custody/core/errors'), import('@custody/core/envelope'), import('@custody/core/keys'),
+    import('@custody/core/identity'), import('@custody/core/verify'),
+  ]);
+  return { ...errors, ...envelope, ...keys, ...identity, ...verify };
+}
+type LeanCore = Awaited<ReturnType<typeof leanCore>>;
 type Report = import('@custody/core').VerificationReport;
 
 /** The attestation-verifier flow (its YAML layouts, `<step>.<keyid8>.json` folders), reported like any verification. */
@@ -132,7 +146,7 @@ async function verifyCompat(
  * The keyless layout owner `--layout-issuer I (--layout-subject S | --layout-subject-pattern RE)`,
  * or none. One identity: a keyless layout is one Sigstore bundle, which holds one signature.
  */
-async function layoutIdentityPolicies(core: Core, argv: VerifyArgs): Promise<import('@custody/core').IdentityPolicy[]> {
+async function layoutIdentityPolicies(core: LeanCore, argv: VerifyArgs): Promise<import('@custody/core').IdentityPolicy[]> {
   const issuers = argv['layout-issuer'] ?? [];
   const subjects = argv['layout-subject'] ?? [];
   const patterns = argv['layout-subject-pattern'] ?? [];
@@ -156,7 +170,7 @@ const LAYOUT_SIGNATURE_FAILURES = new Set(['SIGNATURE_INVALID', 'CERTIFICATE_INV
  * verification failure becomes data for core (LAYOUT_SIGNATURE there); bad input throws.
  */
 async function verifyLayoutBundle(
-  core: Core, argv: VerifyArgs, bundle: unknown, policies: import('@custody/core').IdentityPolicy[],
+  core: LeanCore, argv: VerifyArgs, bundle: unknown, policies: import('@custody/core').IdentityPolicy[],
 ): Promise<import('@custody/core').LayoutKeylessVerification> {
   const sign = await import('@custody/sign');
   const trustedRoot = await sign.loadTrustedRoot(argv['trusted-root']!);
@@ -170,7 +184,7 @@ async function verifyLayoutBundle(
 }
 
 /** The layout file as a signed in-toto layout (keyless: a Sigstore bundle), or as an attestation-verifier layout (signed or not). */
-async function readLayout(core: Core, path: string) {
+async function readLayout(core: LeanCore, path: string) {
   const text = await readText(path);
   let signed: import('@custody/core').SignedFile<unknown>;
   if (/^\s*\{/.test(text)) {
@@ -185,21 +199,27 @@ async function readLayout(core: Core, path: string) {
   try {
     signed = core.parseSignedFile(text, path);
   } catch (e) {
+    const full = await import('@custody/core');
     // attestation-verifier layouts are YAML and usually unsigned
     let doc: unknown;
     try {
-      doc = core.parseLayoutDocument(text, path);
+      doc = full.parseLayoutDocument(text, path);
     } catch {
       throw e;
     }
-    if (core.isAttestationVerifierLayout(doc)) return { compat: core.loadCompatLayout(text, path) };
+    if (full.isAttestationVerifierLayout(doc)) return { compat: full.loadCompatLayout(text, path) };
     // An authoring file given where a signed layout belongs: say so instead of a JSON error.
     if (doc && typeof doc === 'object' && !Array.isArray(doc) && ('steps' in doc || 'keys' in doc)) {
       throw new core.CustodyError('USAGE', 'this is an unsigned layout; sign it first: custody layout sign --key OWNER ' + path + ' -o root.layout', { file: path });
     }
     throw e;
   }
-  if (core.isAttestationVerifierLayout(signed.body)) return { compat: core.loadCompatLayout(text, path) };
+  // An in-toto layout has `_type`, so it is no attestation-verifier layout: no need to load that code.
+  const body = signed.body as { _type?: unknown } | null;
+  if (body !== null && typeof body === 'object' && body._type === undefined) {
+    const full = await import('@custody/core');
+    if (full.isAttestationVerifierLayout(signed.body)) return { compat: full.loadCompatLayout(text, path) };
+  }
   return { signed };
 }
 
@@ -221,11 +241,11 @@ export const verifyCommand: CommandModule<object, VerifyArgs> = {
     .option('json', { type: 'boolean', default: false, describe: 'print the report as JSON (schemas/verify-report.schema.json)' })
     .option('inspection-timeout', { type: 'number', default: 300, describe: 'seconds an inspection may run' }) as any,
   handler: (argv) => oneLineErrors(async () => {
-    const core = await import('@custody/core');
+    const core = await leanCore();
     // (yargs' demandOption does not stop the handler under this CLI's fail() hook; check here.)
     if (!argv.layout) throw new core.CustodyError('USAGE', 'missing --layout FILE');
     let params = await parseParams(argv.param);
-    if (argv['param-file']) params = { ...core.parseParameterFile(await readText(argv['param-file']), argv['param-file']), ...(params ?? {}) };
+    if (argv['param-file']) params = { ...(await import('@custody/core')).parseParameterFile(await readText(argv['param-file']), argv['param-file']), ...(params ?? {}) };
     if (!(argv['inspection-timeout'] > 0)) throw new core.CustodyError('USAGE', '--inspection-timeout must be a positive number of seconds');
     const layoutKeys = [];
     for (const k of argv['layout-key'] ?? []) layoutKeys.push(core.parsePublicKeyText(await readText(String(k), 1 << 20), String(k)));
@@ -234,7 +254,7 @@ export const verifyCommand: CommandModule<object, VerifyArgs> = {
     let report: Report;
     if (read.compat) {
       if (policies.length) throw new core.CustodyError('USAGE', 'attestation-verifier layouts are signed with keys: use --layout-key, not --layout-issuer', { file: argv.layout });
-      report = await verifyCompat(core, argv, read.compat, params, layoutKeys);
+      report = await verifyCompat(await import('@custody/core'), argv, read.compat, params, layoutKeys);
     } else {
       if (!layoutKeys.length && !policies.length) {
         throw new core.CustodyError('USAGE', read.bundle
@@ -244,7 +264,9 @@ export const verifyCommand: CommandModule<object, VerifyArgs> = {
       const layout = read.signed;
       let layoutIdentities: import('@custody/core').LayoutKeylessVerification | undefined;
       if (policies.length) layoutIdentities = read.bundle ? await verifyLayoutBundle(core, argv, read.bundle, policies) : { policies };
-      const { directoryLinkSource, createInspectionRunner, createAttestationCollector, readLinkDirAttestations } = await import('@custody/engine');
+      const [{ directoryLinkSource, createInspectionRunner }, { createAttestationCollector, readLinkDirAttestations }] = await Promise.all([
+        import('@custody/engine/verify-io'), import('@custody/engine/verify-io/attestations'),
+      ]);
       const links = await directoryLinkSource(argv['link-dir']);
       const attestations = createAttestationCollector({
         layoutFile: argv.layout,

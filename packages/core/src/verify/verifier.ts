@@ -29,8 +29,12 @@ import {
   describePolicy, functionaryLabel, functionaryMatches, identityMatches, isIdentityPolicy, type FunctionaryRef, type IdentityPolicy, type KeylessIdentity,
 } from '../identity.ts';
 import type { VerifiedClaim } from '../attestations/artifact-rules.ts';
-import { checkRuleParams, evaluateAttestationSteps, type AttestationStepPolicy } from '../attestations/evaluate.ts';
+import type { AttestationStepPolicy } from '../attestations/evaluate.ts';
 import { readLayoutExtensions, type LayoutExtensions } from './extensions.ts';
+
+// Predicate rules need CEL (~0.5 MB bundled): loaded only for layouts that have some.
+let predicateRules: typeof import('../attestations/evaluate.ts') | undefined;
+const loadPredicateRules = async () => (predicateRules ??= await import('../attestations/evaluate.ts'));
 
 /** A verification failure on its way up to the report. */
 class Failed extends Error {
@@ -458,7 +462,7 @@ async function verifyLayoutBody(layout: LayoutBody, source: LinkSource, stepName
   for (const step of layout.steps) applyItemRules(step.name, step, ruleLinks, 'artifact-rules', checks);
 
   // 10: predicate rules (custody DSSE layouts with expectedPredicates)
-  if (att) checkPredicateRules(layout, att, ctx, checks);
+  if (att) await checkPredicateRules(layout, att, ctx, checks);
 
   // 11: inspections (run by the caller), all before any inspection rule
   for (const inspection of layout.inspect) {
@@ -480,7 +484,7 @@ async function verifyLayoutBody(layout: LayoutBody, source: LinkSource, stepName
 }
 
 /** Step 10: every step's expectedPredicates over the verified claims; one check per step that has them. */
-function checkPredicateRules(layout: LayoutBody, att: Attestations, ctx: RunContext, checks: Check[]): void {
+async function checkPredicateRules(layout: LayoutBody, att: Attestations, ctx: RunContext, checks: Check[]): Promise<void> {
   const policies: AttestationStepPolicy[] = [];
   for (const step of layout.steps) {
     const ext = att.ext.steps.get(step.name);
@@ -488,6 +492,7 @@ function checkPredicateRules(layout: LayoutBody, att: Attestations, ctx: RunCont
     policies.push({ name: step.name, pubkeys: stepFunctionaries(step, att), expectedPredicates: ext.expectedPredicates });
   }
   if (policies.length === 0) return;
+  const { evaluateAttestationSteps } = await loadPredicateRules();
   const report = evaluateAttestationSteps({ steps: policies }, att.collected.claimsByStep, { params: ctx.params });
   ctx.warnings.push(...report.warnings);
   for (const entry of report.steps) {
@@ -576,7 +581,7 @@ export async function verifySupplyChain(input: VerifyInput): Promise<Verificatio
     }
     if (input.params !== undefined) layout = substituteLayoutParameters(layout, input.params);
     // a predicate rule's missing parameter is bad input before any link is read
-    checkRuleParams({ steps: [...ext.steps].map(([name, e]) => ({ name, expectedPredicates: e.expectedPredicates ?? [] })) }, input.params ?? {});
+    if ([...ext.steps.values()].some((e) => e.expectedPredicates?.length)) (await loadPredicateRules()).checkRuleParams({ steps: [...ext.steps].map(([name, e]) => ({ name, expectedPredicates: e.expectedPredicates ?? [] })) }, input.params ?? {});
     let att: Attestations | undefined;
     if (input.attestations) {
       const collected = await input.attestations(attestationRequest(layout, ext));

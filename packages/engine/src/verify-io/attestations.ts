@@ -15,7 +15,8 @@ import {
 import type {
   AttestationCollector, AttestationRejection, AttestationRequest, CollectedAttestations, TrustedRootRef, VerifiedClaim,
 } from '@custody/core';
-import { loadTrustedRoot, trustMaterialFromJSON, verifyFunctionaryBundle } from '@custody/sign';
+// sigstore (~1.6 MB bundled) loads only when there is a Sigstore bundle or trust root to read.
+const sign = () => import('@custody/sign');
 import type { TrustMaterial } from '@custody/sign';
 
 export interface AttestationFile {
@@ -73,7 +74,7 @@ export interface AttestationCollectorOptions {
 
 /** SHA-256 pinned trust root from the layout, or the command line's, or none. */
 async function resolveTrustedRoot(ref: TrustedRootRef | undefined, opts: AttestationCollectorOptions): Promise<TrustMaterial | undefined> {
-  if (ref?.inline) return trustMaterialFromJSON(ref.inline, `${opts.layoutFile} (trustedRoot)`);
+  if (ref?.inline) return (await sign()).trustMaterialFromJSON(ref.inline, `${opts.layoutFile} (trustedRoot)`);
   if (ref?.path) {
     const path = resolve(dirname(resolve(opts.layoutFile)), ref.path);
     let bytes: Buffer;
@@ -93,9 +94,9 @@ async function resolveTrustedRoot(ref: TrustedRootRef | undefined, opts: Attesta
     } catch (e) {
       throw new CustodyError('MALFORMED_JSON', `trusted root is not JSON: ${(e as Error).message}`, { file: path, cause: e });
     }
-    return trustMaterialFromJSON(json, path);
+    return (await sign()).trustMaterialFromJSON(json, path);
   }
-  if (opts.fallbackTrustedRoot) return loadTrustedRoot(opts.fallbackTrustedRoot);
+  if (opts.fallbackTrustedRoot) return (await sign()).loadTrustedRoot(opts.fallbackTrustedRoot);
   return undefined;
 }
 
@@ -120,7 +121,7 @@ export function createAttestationCollector(opts: AttestationCollectorOptions): A
       if (f.name.endsWith('.sigstore.json')) {
         try {
           const certificate = /"(x509CertificateChain|certificate)"\s*:/.test(f.text);
-          const v = verifyFunctionaryBundle(f.text, {
+          const v = (await sign()).verifyFunctionaryBundle(f.text, {
             keys: step.keys, identities: step.identities, trustedRoot: certificate ? await trustedRoot() : undefined, now: opts.now, file: f.name,
           });
           add({ step: f.step, keyid: v.functionary, ...(v.identity ? { identity: v.identity } : {}), statement: v.statement, source: f.name });

@@ -8,7 +8,6 @@
 import { cp, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { execa } from 'execa';
 import { CustodyError } from '@custody/core';
 import type { InspectionBody, InspectionResult, InspectionRunner, LinkSource } from '@custody/core';
 import { recordArtifacts } from '../hashing/artifacts.ts';
@@ -78,6 +77,7 @@ export function createInspectionRunner(opts: InspectionRunnerOptions = {}): Disp
       exitCode = -1;
       stderr = 'inspection has no command';
     } else {
+      const { execa } = await import('execa'); // only layouts with inspections need it
       const r = await execa(inspection.run[0], inspection.run.slice(1), {
         cwd, reject: false, timeout, stdin: 'ignore', all: false, stripFinalNewline: false, encoding: 'utf8',
       });
