@@ -25,7 +25,7 @@ import type { IdentityPolicy, KeylessIdentity } from '@custody/core';
 // The pure identity functions moved to @custody/core (layouts name identities as functionaries).
 export { compileSubjectPattern, describePolicy, identityMatches, keylessFunctionaryId, matchIdentity, validateIdentityPolicy } from '@custody/core';
 export type { IdentityPolicy, KeylessIdentity } from '@custody/core';
-import { verifyAttestationBundle, verifySignatureWithKey } from '../sigstore/bundle.ts';
+import { SIGSTORE_CODES, verifyAttestationBundle, verifySignatureWithKey } from '../sigstore/bundle.ts';
 import type { VerifiedBundle } from '../sigstore/bundle.ts';
 
 const OID_FULCIO_ISSUER_V1 = '1.3.6.1.4.1.57264.1.1';
@@ -291,19 +291,6 @@ const NODE_HASH: Partial<Record<HashAlgorithm, string>> = {
   [HashAlgorithm.SHA2_512]: 'sha512',
 };
 
-const SIGSTORE_CODES: Record<string, ErrorCode> = {
-  SIGNATURE_ERROR: 'SIGNATURE_INVALID',
-  PUBLIC_KEY_ERROR: 'SIGNATURE_INVALID',
-  CERTIFICATE_ERROR: 'CERTIFICATE_INVALID',
-  TLOG_ERROR: 'TLOG_INVALID',
-  TLOG_INCLUSION_PROOF_ERROR: 'TLOG_INVALID',
-  TLOG_INCLUSION_PROMISE_ERROR: 'TLOG_INVALID',
-  TLOG_MISSING_INCLUSION_ERROR: 'TLOG_INVALID',
-  TLOG_BODY_ERROR: 'TLOG_INVALID',
-  TIMESTAMP_ERROR: 'TLOG_INVALID',
-  UNTRUSTED_SIGNER_ERROR: 'IDENTITY_MISMATCH',
-  NOT_IMPLEMENTED_ERROR: 'BUNDLE_MALFORMED',
-};
 
 function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && timingSafeEqual(a, b);

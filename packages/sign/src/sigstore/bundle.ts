@@ -100,7 +100,8 @@ function fail(code: ErrorCode, message: string, file?: string, cause?: unknown):
   throw new CustodyError(code, message, { file, cause });
 }
 
-const SIGSTORE_CODES: Record<string, ErrorCode> = {
+/** sigstore-js error codes → custody's (shared with keyless verification). */
+export const SIGSTORE_CODES: Record<string, ErrorCode> = {
   SIGNATURE_ERROR: 'SIGNATURE_INVALID',
   PUBLIC_KEY_ERROR: 'SIGNATURE_INVALID',
   CERTIFICATE_ERROR: 'CERTIFICATE_INVALID',
