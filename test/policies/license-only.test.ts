@@ -29,6 +29,12 @@ test('license-only layout: an MIT model passes', async () => {
   const report = JSON.parse(r.stdout);
   assert.equal(report.verdict, 'pass');
   assert.ok(report.checks.some((c: { check: string; step?: string; verdict?: string }) => c.check === 'predicate-rules' && c.step === 'fetch-model'));
+  // The human report states the verdict first and last; the step ran `sh`, not the expected
+  // (empty) command, which is the reference's warning.
+  const tree = await custody(['verify', '--layout', 'root.layout', '--layout-key', 'owner.pub'], { cwd: dir });
+  const lines = tree.stdout.trimEnd().split('\n');
+  assert.equal(lines[0], 'custody verify root.layout: PASS');
+  assert.equal(lines.at(-1), 'PASSED with 1 warning');
 });
 
 test('license-only layout: an Apache-2.0 model fails, naming the license and README.md', async () => {
@@ -43,6 +49,7 @@ test('license-only layout: an Apache-2.0 model fails, naming the license and REA
   assert.equal(tree.code, 1);
   assert.match(tree.stdout, /Apache-2\.0/);
   assert.match(tree.stdout, /README\.md/);
+  assert.match(tree.stdout.trimEnd().split('\n').at(-1)!, /^FAILED PREDICATE_RULE at predicate-rules \(fetch-model\)/);
 });
 
 test('license-only layout: a model folder that is not what the step may create fails the artifact rules', async () => {

@@ -132,6 +132,10 @@ export function renderVerificationTree(report: VerificationReport, title = 'cust
   if (report.failure) {
     const f = report.failure;
     out.push(`FAILED ${f.code} at ${f.check}${f.step ? ` (${printable(f.step)})` : ''}: ${printable(f.message)}`);
+  } else {
+    // The verdict again at the bottom, where a long report's reader ends up.
+    const w = report.warnings.length;
+    out.push(`PASSED${w ? ` with ${w} warning${w === 1 ? '' : 's'}` : ''}`);
   }
   return out.join('\n') + '\n';
 }
