@@ -14,10 +14,9 @@ async function setUp(license: string): Promise<string> {
   for (const name of ['owner', 'model-fetcher']) assert.equal((await custody(['keygen', name], { cwd: dir })).code, 0);
   const signed = await custody(['layout', 'sign', '--key', 'owner', '--format', 'dsse', 'license-only.yaml', '-o', 'root.layout'], { cwd: dir });
   assert.equal(signed.code, 0, signed.stderr);
-  writeFileSync(join(dir, 'custody.config.json'), JSON.stringify({ plugins: [{ name: 'model', options: { dir: 'model' } }] }));
   // "Fetching" the model: a model card with front matter and a config.
   const fetch = `mkdir -p model && printf -- '---\\nlicense: ${license}\\ntags: [demo]\\n---\\n# A model\\n' > model/README.md && echo '{}' > model/config.json`;
-  const run = await custody(['run', '--step', 'fetch-model', '--key', 'model-fetcher', '--products', 'model', '--', 'sh', '-c', fetch], { cwd: dir });
+  const run = await custody(['run', '--step', 'fetch-model', '--key', 'model-fetcher', '--layout', 'root.layout', '--products', 'model', '--', 'sh', '-c', fetch], { cwd: dir });
   assert.equal(run.code, 0, run.stderr);
   return dir;
 }
@@ -56,11 +55,18 @@ test('license-only layout: a model folder that is not what the step may create f
   const dir = await setUp('mit');
   mkdirSync(join(dir, 'extra'));
   writeFileSync(join(dir, 'extra/backdoor.pkl'), 'x');
-  const r = await custody(['run', '--step', 'fetch-model', '--key', 'model-fetcher', '--products', 'model', 'extra', '--no-command'], { cwd: dir });
+  const r = await custody(['run', '--step', 'fetch-model', '--key', 'model-fetcher', '--layout', 'root.layout', '--products', 'model', 'extra', '--no-command'], { cwd: dir });
   assert.equal(r.code, 0, r.stderr);
   const v = await custody(['verify', '--layout', 'root.layout', '--layout-key', 'owner.pub', '--json'], { cwd: dir });
   assert.equal(v.code, 1);
   const report = JSON.parse(v.stdout);
   assert.equal(report.failure.code, 'ARTIFACT_RULE');
   assert.match(report.failure.message, /extra\/backdoor\.pkl/);
+});
+
+test('custody run --layout: a step the layout does not have is bad input, naming the steps it has', async () => {
+  const dir = await setUp('mit');
+  const r = await custody(['run', '--step', 'fetch-modle', '--key', 'model-fetcher', '--layout', 'root.layout', '--no-command'], { cwd: dir });
+  assert.equal(r.code, 2);
+  assert.equal(r.stderr, "custody: root.layout: no step 'fetch-modle' in the layout (steps: fetch-model)\n");
 });

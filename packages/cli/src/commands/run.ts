@@ -25,6 +25,7 @@ export function outputOptions(y: Argv): Argv {
     })
     .option('plugin', { type: 'array', string: true, describe: 'evidence plugins to run (replaces the configured list)' })
     .option('no-attest', { type: 'boolean', describe: 'write the link only, run no evidence plugins' })
+    .option('layout', { type: 'string', describe: 'layout (signed, or its YAML/JSON source) whose step --step names: its `plugins` (and their options) are run' })
     .option('layout-step', { type: 'string', hidden: true, describe: 'JSON of the layout step (orchestrators)' });
 }
 
@@ -42,6 +43,7 @@ export interface StepArgs {
   plugin?: string[];
   noAttest?: boolean;
   layoutStep?: string;
+  layout?: string;
 }
 
 type KeySigner = import('@custody/sign').Signer;
@@ -83,7 +85,7 @@ async function prepareStepImpl(argv: StepArgs, opts: { plugins: boolean; keyless
     const passphrase = passFile ? await readPassphraseFile(passFile) : undefined;
     signer = await loadSigner(keyPath, { passphrase });
   }
-  let layoutStep: unknown;
+  let layoutStep: unknown = argv.layout ? await readLayoutStep(argv.layout, argv.step) : undefined;
   if (argv.layoutStep) {
     try {
       layoutStep = JSON.parse(argv.layoutStep);
@@ -211,3 +213,43 @@ export const runCommand: CommandModule<object, RunArgs> = {
     setExitCode(result.exitCode);
   },
 };
+
+/**
+ * The step `name` of a layout file, for its plugins: a signed layout (metablock, DSSE or Sigstore
+ * bundle) or the authoring YAML/JSON. Recording does not depend on the layout's signature —
+ * `custody verify` checks that — so it is not verified here.
+ */
+async function readLayoutStep(file: string, name: string): Promise<unknown> {
+  const [{ readFile }, { CustodyError }] = await Promise.all([import('node:fs/promises'), import('@custody/core/errors')]);
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new CustodyError(code === 'ENOENT' ? 'FILE_NOT_FOUND' : 'FILE_UNREADABLE', code === 'ENOENT' ? 'no such file' : `cannot read: ${code}`, { file });
+  }
+  let body: unknown;
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  const { isSigstoreBundleDocument, signedFileFromBundle } = await import('@custody/core/verify');
+  if (isSigstoreBundleDocument(json)) body = signedFileFromBundle(json, file).body;
+  else if (json && typeof json === 'object' && ('signatures' in json || 'payload' in json)) {
+    const { parseSignedFile } = await import('@custody/core/envelope');
+    body = parseSignedFile(text, file).body;
+  } else {
+    const { parseLayoutDocument } = await import('@custody/core');
+    body = parseLayoutDocument(text, file);
+  }
+  const steps = (body as { steps?: unknown }).steps;
+  if (!Array.isArray(steps)) throw new CustodyError('SCHEMA_INVALID', 'not a layout: it has no steps', { file });
+  const step = steps.find((s) => (s as { name?: unknown })?.name === name);
+  if (!step) {
+    const names = steps.map((s) => (s as { name?: unknown })?.name).filter((n) => typeof n === 'string');
+    throw new CustodyError('UNKNOWN_STEP', `no step '${name}' in the layout (steps: ${names.join(', ') || 'none'})`, { file });
+  }
+  return step;
+}
