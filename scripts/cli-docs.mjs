@@ -15,6 +15,7 @@ export const COMMANDS = [
   ['pipeline', 'run'],
   ['evidence'], ['plugins', 'list'],
   ['model', 'sign'], ['model', 'verify'],
+  ['push'], ['pull'],
 ];
 
 function help(args) {

@@ -11,7 +11,9 @@ import { layoutCommand } from './layout.ts';
 import { verifyBundleCommand } from './verify-bundle.ts';
 import { modelCommand } from './model.ts';
 import { pipelineCommand } from './pipeline.ts';
+import { pushCommand } from './push.ts';
+import { pullCommand } from './pull.ts';
 
 // Each command lives in its own module; handlers import heavy packages lazily.
 // Add a command by importing its module here.
-export const commands: CommandModule<any, any>[] = [keygenCommand, keyCommand, linkCommand, runCommand, recordCommand, evidenceCommand, pluginsCommand, verifyBundleCommand, verifyCommand, layoutCommand, modelCommand, pipelineCommand];
+export const commands: CommandModule<any, any>[] = [keygenCommand, keyCommand, linkCommand, runCommand, recordCommand, evidenceCommand, pluginsCommand, verifyBundleCommand, verifyCommand, layoutCommand, modelCommand, pipelineCommand, pushCommand, pullCommand];

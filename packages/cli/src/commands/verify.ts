@@ -28,6 +28,10 @@ interface VerifyArgs {
   'strict-command'?: boolean;
   json: boolean;
   'inspection-timeout': number;
+  vsa?: string;
+  'vsa-key'?: string;
+  'vsa-verifier-id'?: string;
+  'vsa-subject'?: string[];
 }
 
 /**
@@ -82,11 +86,13 @@ type Report = import('@custody/core').VerificationReport;
 async function verifyCompat(
   core: Core, argv: VerifyArgs, loaded: import('@custody/core').LoadedCompatLayout,
   params: Record<string, string> | undefined, layoutKeys: import('@custody/core').PublicKey[],
+  read?: VsaInputFile[],
 ): Promise<Report> {
   const { readAttestationFolder } = await import('@custody/store');
   const { stepOfAttestationName } = await import('@custody/engine');
   const { join } = await import('node:path');
   const all = await readAttestationFolder(argv['link-dir']);
+  read?.push(...all.map((f) => inputFile(join(argv['link-dir'], f.name), join(argv['link-dir'], f.name), f.text, core.stepOfAttestationFile(f.name))));
   const envelopes = all.filter((f) => !f.name.endsWith('.sigstore.json'));
   const bundles = all.filter((f) => f.name.endsWith('.sigstore.json'));
   let extraClaims: Record<string, import('@custody/core').VerifiedClaim[]> = {};
@@ -223,6 +229,81 @@ async function readLayout(core: LeanCore, path: string) {
   return { signed };
 }
 
+type VsaInputFile = import('@custody/core').VsaInputFile;
+
+function inputFile(name: string, path: string, text: string, step: string | undefined): VsaInputFile {
+  // The verifier read the file as UTF-8 text; its bytes are that text's encoding.
+  return { name, uri: pathToUri(path), bytes: Buffer.from(text, 'utf8'), ...(step ? { step } : {}) };
+}
+
+function pathToUri(path: string): string {
+  return encodeURI(path.replace(/\\/g, '/'));
+}
+
+/** What `--vsa` needs before verifying: the key loads first, so a bad key fails before any work. */
+async function vsaRequest(core: LeanCore, argv: VerifyArgs) {
+  const given = argv.vsa !== undefined;
+  if (!given) {
+    for (const o of ['vsa-key', 'vsa-verifier-id', 'vsa-subject'] as const) {
+      if (argv[o] !== undefined) throw new core.CustodyError('USAGE', `--${o} needs --vsa OUT.json`);
+    }
+    return undefined;
+  }
+  if (!argv.vsa) throw new core.CustodyError('USAGE', '--vsa needs a file name');
+  if (!argv['vsa-key']) throw new core.CustodyError('USAGE', '--vsa needs --vsa-key KEY (the private key that signs the VSA)');
+  const verifierId = argv['vsa-verifier-id'];
+  if (verifierId !== undefined && !/^[A-Za-z][A-Za-z0-9+.-]*:\S+$/.test(verifierId)) {
+    throw new core.CustodyError('USAGE', `--vsa-verifier-id ${JSON.stringify(verifierId)}: expected a URI`);
+  }
+  const { loadSigner } = await import('@custody/sign');
+  const signer = await loadSigner(argv['vsa-key']);
+  let subject: import('@custody/core').ResourceDescriptor[] | undefined;
+  if (argv['vsa-subject']?.length) {
+    const { createHash } = await import('node:crypto');
+    const { readFile } = await import('node:fs/promises');
+    subject = [];
+    for (const arg of argv['vsa-subject'].map(String)) {
+      const d = core.digestSubject(arg);
+      if (d) { subject.push(d); continue; }
+      if (/^sha256:/i.test(arg)) throw new core.CustodyError('USAGE', `--vsa-subject ${JSON.stringify(arg)}: expected sha256: and 64 hex digits, or a file`);
+      let bytes: Buffer;
+      try {
+        bytes = await readFile(arg);
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        throw new core.CustodyError(code === 'ENOENT' ? 'FILE_NOT_FOUND' : 'FILE_UNREADABLE', code === 'ENOENT' ? 'no such file (--vsa-subject)' : `cannot read: ${code ?? (e as Error).message}`, { file: arg, cause: e });
+      }
+      subject.push({ name: arg.replace(/\\/g, '/'), digest: { sha256: createHash('sha256').update(bytes).digest('hex') } });
+    }
+  }
+  return { out: argv.vsa, signer, verifierId, subject, read: [] as VsaInputFile[] };
+}
+type VsaRequest = NonNullable<Awaited<ReturnType<typeof vsaRequest>>>;
+
+/** Signs the VSA of this verification into a Sigstore bundle with the VSA key and writes it (temp + rename). */
+async function writeVsa(core: LeanCore, argv: VerifyArgs, req: VsaRequest, report: Report, now: Date, lastStep: string | undefined) {
+  const { readFile } = await import('node:fs/promises');
+  const [{ keyBundle }, { writeFileAtomic }] = await Promise.all([import('@custody/engine/attestation'), import('@custody/sign')]);
+  const subject = req.subject ?? (lastStep !== undefined ? core.lastStepSubject(lastStep, report, req.read) : undefined);
+  if (!subject?.length) {
+    throw new core.CustodyError('USAGE', lastStep === undefined
+      ? 'no VSA written: the layout has no steps; name the subject with --vsa-subject sha256:HEX|FILE'
+      : `no VSA written: no link of the last step '${lastStep}' names products; name the subject with --vsa-subject sha256:HEX|FILE`, { file: argv.vsa });
+  }
+  const statement = core.buildVsaStatement({
+    report, now, verifierId: req.verifierId, subject,
+    policy: { uri: pathToUri(argv.layout), bytes: await readFile(argv.layout) },
+    inputAttestations: req.read,
+  });
+  const data = await keyBundle(statement as unknown as import('@custody/engine').InTotoStatement, req.signer);
+  try {
+    await writeFileAtomic(req.out, data);
+  } catch (e) {
+    if (core.isCustodyError(e)) throw e;
+    throw new core.CustodyError('FILE_UNWRITABLE', `cannot write the VSA: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { file: req.out, cause: e });
+  }
+}
+
 export const verifyCommand: CommandModule<object, VerifyArgs> = {
   command: 'verify',
   describe: 'verify a supply chain against a signed in-toto layout, or an attestation-verifier layout (exit 0 pass, 1 fail, 2 bad input)',
@@ -239,7 +320,11 @@ export const verifyCommand: CommandModule<object, VerifyArgs> = {
     .option('trusted-root', { type: 'string', describe: 'Sigstore trusted_root.json: verifies a keyless layout\'s signature (required then), and keyless functionaries when the layout names none' })
     .option('strict-command', { type: 'boolean', default: false, describe: 'a step whose link ran another command than expected_command fails (COMMAND_MISMATCH); in-toto only warns' })
     .option('json', { type: 'boolean', default: false, describe: 'print the report as JSON (schemas/verify-report.schema.json)' })
-    .option('inspection-timeout', { type: 'number', default: 300, describe: 'seconds an inspection may run' }) as any,
+    .option('inspection-timeout', { type: 'number', default: 300, describe: 'seconds an inspection may run' })
+    .option('vsa', { type: 'string', describe: 'also write a SLSA Verification Summary Attestation v1 (PASSED or FAILED) to this file: a Sigstore bundle signed with --vsa-key' })
+    .option('vsa-key', { type: 'string', describe: 'private key that signs the VSA (custody verify-bundle OUT.json --key KEY.pub checks it)' })
+    .option('vsa-verifier-id', { type: 'string', describe: `URI of the verifier named in the VSA (default ${'https://custody.dev/verifier'})` })
+    .option('vsa-subject', { type: 'array', string: true, nargs: 1, describe: 'VSA subject: sha256:HEX or a FILE to hash (repeatable); default: the products of the layout\'s last step, from its link' }) as any,
   handler: (argv) => oneLineErrors(async () => {
     const core = await leanCore();
     // (yargs' demandOption does not stop the handler under this CLI's fail() hook; check here.)
@@ -250,11 +335,15 @@ export const verifyCommand: CommandModule<object, VerifyArgs> = {
     const layoutKeys = [];
     for (const k of argv['layout-key'] ?? []) layoutKeys.push(core.parsePublicKeyText(await readText(String(k), 1 << 20), String(k)));
     const policies = await layoutIdentityPolicies(core, argv);
+    const vsa = await vsaRequest(core, argv);
     const read = await readLayout(core, argv.layout);
+    const now = new Date();
+    let lastStep: string | undefined;
     let report: Report;
     if (read.compat) {
       if (policies.length) throw new core.CustodyError('USAGE', 'attestation-verifier layouts are signed with keys: use --layout-key, not --layout-issuer', { file: argv.layout });
-      report = await verifyCompat(await import('@custody/core'), argv, read.compat, params, layoutKeys);
+      lastStep = read.compat.layout.steps.at(-1)?.name;
+      report = await verifyCompat(await import('@custody/core'), argv, read.compat, params, layoutKeys, vsa?.read);
     } else {
       if (!layoutKeys.length && !policies.length) {
         throw new core.CustodyError('USAGE', read.bundle
@@ -267,21 +356,38 @@ export const verifyCommand: CommandModule<object, VerifyArgs> = {
       const [{ directoryLinkSource, createInspectionRunner }, { createAttestationCollector, readLinkDirAttestations }] = await Promise.all([
         import('@custody/engine/verify-io'), import('@custody/engine/verify-io/attestations'),
       ]);
-      const links = await directoryLinkSource(argv['link-dir']);
+      const dirLinks = await directoryLinkSource(argv['link-dir']);
+      const links: import('@custody/core').LinkSource = !vsa ? dirLinks : {
+        // the VSA lists every link file the verification read
+        async read(relPath: string) {
+          const text = await dirLinks.read(relPath);
+          if (text !== undefined) {
+            const { join } = await import('node:path');
+            const step = /^([^/]+)\.[0-9a-f]{8}\.link$/.exec(relPath)?.[1];
+            vsa.read.push(inputFile(relPath, join(argv['link-dir'], relPath), text, step));
+          }
+          return text;
+        },
+      };
+      const steps = (layout.body as { steps?: { name?: unknown }[] } | null)?.steps;
+      const last = Array.isArray(steps) ? steps.at(-1)?.name : undefined;
+      lastStep = typeof last === 'string' ? last : undefined;
       const attestations = createAttestationCollector({
         layoutFile: argv.layout,
         fallbackTrustedRoot: argv['trusted-root'],
-        now: new Date(),
+        now,
         files: async () => {
           const { LocalStore } = await import('@custody/store');
           const store = argv.store ? new LocalStore(argv.store) : LocalStore.forLayout(argv.layout);
           const stored = [...await store.readResolved(undefined, 'sigstore.json'), ...await store.readResolved(undefined, 'json')];
-          return [...await readLinkDirAttestations(argv['link-dir']), ...stored.map((e) => ({ step: e.step, name: e.entry.path, text: e.text }))];
+          const files = [...await readLinkDirAttestations(argv['link-dir']), ...stored.map((e) => ({ step: e.step, name: e.entry.path, text: e.text }))];
+          vsa?.read.push(...files.map((f) => inputFile(f.name, f.name, f.text, f.step)));
+          return files;
         },
       });
       const runner = createInspectionRunner({ workdir: process.cwd(), timeoutMs: argv['inspection-timeout'] * 1000 });
       try {
-        report = await core.verifySupplyChain({ layout, layoutKeys, layoutIdentities, now: new Date(), params, links, runInspection: runner.run, attestations, strictCommand: argv['strict-command'] === true, layoutFile: argv.layout });
+        report = await core.verifySupplyChain({ layout, layoutKeys, layoutIdentities, now, params, links, runInspection: runner.run, attestations, strictCommand: argv['strict-command'] === true, layoutFile: argv.layout });
       } catch (e) {
         // Link files are named relative to the link dir in core; name them as the user would.
         if (core.isCustodyError(e) && e.file && /\.link$/.test(e.file) && argv['link-dir'] !== '.') {
@@ -296,5 +402,6 @@ export const verifyCommand: CommandModule<object, VerifyArgs> = {
     if (argv.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
     else process.stdout.write(core.renderVerificationTree(report, `custody verify ${argv.layout}`));
     if (report.verdict !== 'pass') setExitCode(1);
+    if (vsa) await writeVsa(core, argv, vsa, report, now, lastStep);
   }),
 };

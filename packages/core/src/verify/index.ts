@@ -2,3 +2,4 @@ export * from './types.ts';
 export { verifySupplyChain, substituteLayoutParameters, substituteParameter, sublayoutLinkDir } from './verifier.ts';
 export { renderVerificationTree } from './render.ts';
 export { isSigstoreBundleDocument, signedFileFromBundle } from './keyless-layout.ts';
+export * from './vsa.ts';

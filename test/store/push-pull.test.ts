@@ -1,0 +1,215 @@
+// `custody push` / `custody pull` end to end against a real distribution registry (Debian's
+// docker-registry on a free loopback port): two steps recorded with `custody run`, pushed with an
+// OCI image layout, pulled into a fresh folder on "another machine", verified there.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  ANNOTATIONS, ATTESTATION_MEDIA_TYPES, OciRegistryStore, referrersTag, startLocalRegistry, type LocalRegistry,
+} from '../../packages/store/src/index.ts';
+import { custody } from '../helpers/cli.ts';
+
+const LAYOUT_YAML = `expires: 1y
+keys: { owner: owner.pub, alice: alice.pub }
+steps:
+  - name: build
+    pubkeys: [alice]
+    expected_command: [sh, -c, "echo hello > out.txt"]
+    expected_materials: []
+    expected_products: [CREATE out.txt, DISALLOW *]
+  - name: package
+    pubkeys: [alice]
+    expected_command: [tar, cf, out.tar, out.txt]
+    expected_materials: [MATCH out.txt WITH PRODUCTS FROM build, DISALLOW *]
+    expected_products: [MATCH out.txt WITH PRODUCTS FROM build, CREATE out.tar, DISALLOW *]
+inspect: []
+`;
+
+const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+
+/** A minimal OCI image layout (one tiny layer) written by hand; returns the image manifest digest. */
+async function writeImageLayout(dir: string, seed: string): Promise<string> {
+  const blobs = join(dir, 'blobs', 'sha256');
+  await mkdir(blobs, { recursive: true });
+  const put = async (bytes: Buffer) => {
+    await writeFile(join(blobs, sha256(bytes)), bytes);
+    return { digest: `sha256:${sha256(bytes)}`, size: bytes.length };
+  };
+  const config = await put(Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] }, config: { Labels: { seed } } })));
+  const layer = await put(Buffer.from(`model weights ${seed}`));
+  const manifest = Buffer.from(JSON.stringify({
+    schemaVersion: 2,
+    mediaType: 'application/vnd.oci.image.manifest.v1+json',
+    config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...config },
+    layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', ...layer }],
+  }));
+  const m = await put(manifest);
+  await writeFile(join(dir, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
+  await writeFile(join(dir, 'index.json'), JSON.stringify({
+    schemaVersion: 2,
+    manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', ...m, annotations: { 'org.opencontainers.image.ref.name': seed } }],
+  }));
+  return m.digest;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.once('error', rej);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => res(port));
+    });
+  });
+}
+
+describe('custody push / pull through an OCI registry', () => {
+  let registry: LocalRegistry;
+  let dir: string;
+  let links: string;
+  let subject: string;
+  let repo: string;
+  const verifyArgs = (linkDir: string) => ['verify', '--layout', join(dir, 'root.layout'), '--layout-key', join(dir, 'owner.pub'), '--link-dir', linkDir, '--json'];
+
+  before(async () => {
+    registry = await startLocalRegistry();
+    repo = `${registry.host}/custody/credit-model`;
+    dir = await mkdtemp(join(tmpdir(), 'custody-push-pull-'));
+    for (const who of ['owner', 'alice']) {
+      const k = await custody(['keygen', join(dir, who)]);
+      assert.equal(k.code, 0, k.stderr);
+    }
+    await writeFile(join(dir, 'layout.yaml'), LAYOUT_YAML);
+    const signed = await custody(['layout', 'sign', join(dir, 'layout.yaml'), '--key', join(dir, 'owner'), '-o', join(dir, 'root.layout')]);
+    assert.equal(signed.code, 0, signed.stderr);
+    const work = join(dir, 'work');
+    links = join(dir, 'links');
+    await mkdir(work);
+    for (const [step, io, cmd] of [
+      ['build', ['-p', 'out.txt'], ['sh', '-c', 'echo hello > out.txt']],
+      ['package', ['-m', 'out.txt', '-p', 'out.txt', 'out.tar'], ['tar', 'cf', 'out.tar', 'out.txt']],
+    ] as const) {
+      const r = await custody(['run', '--step', step, '--key', join(dir, 'alice'), '-d', links, ...io, '--', ...cmd], { cwd: work });
+      assert.equal(r.code, 0, r.stderr);
+    }
+    subject = await writeImageLayout(join(dir, 'image'), 'v1');
+  });
+  after(async () => {
+    await registry?.stop();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('push: the image, then every attestation of the link folder as a referrer of it', async () => {
+    const local = await readdir(links);
+    assert.ok(local.some((n) => n.endsWith('.link')) && local.some((n) => n.endsWith('.sigstore.json')), local.join(' '));
+    const r = await custody(['push', '--registry', repo, '--image-layout', join(dir, 'image'), '--link-dir', links, '--plain-http']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, new RegExp(`pushed image ${repo}@${subject}`));
+    for (const name of local) assert.match(r.stdout, new RegExp(`pushed ${name.replace(/\./g, '\\.')} \\(step (build|package)\\)`));
+    // registry 2.8 has no referrers API: each one is listed in the sha256-<hex> tag index
+    assert.match(r.stdout, new RegExp(`indexed by tag ${referrersTag(subject)}`));
+    assert.match(r.stdout, new RegExp(`${local.length} attestation\\(s\\) attached`));
+
+    // What landed: artifact manifests annotated with step and file name, subject = the image.
+    const store = new OciRegistryStore({ registry: registry.url, repository: 'custody/credit-model' });
+    const pulled = await store.pullAttestations(subject);
+    assert.deepEqual(pulled.map((p) => p.annotations[ANNOTATIONS.fileName]).sort(), [...local].sort());
+    const link = pulled.find((p) => p.annotations[ANNOTATIONS.fileName]!.startsWith('build.') && p.annotations[ANNOTATIONS.fileName]!.endsWith('.link'))!;
+    assert.equal(link.annotations[ANNOTATIONS.step], 'build');
+    assert.equal(link.mediaType, ATTESTATION_MEDIA_TYPES.inTotoMetablock);
+    const bundle = pulled.find((p) => p.annotations[ANNOTATIONS.fileName]!.endsWith('.sigstore.json'))!;
+    assert.equal(bundle.mediaType, ATTESTATION_MEDIA_TYPES.sigstoreBundle);
+    assert.match(bundle.annotations[ANNOTATIONS.predicateType] ?? '', /^https:\/\//);
+  });
+
+  it('pull into a fresh folder: original names and bytes, and custody verify passes there', async () => {
+    const out = join(dir, 'pulled');
+    const r = await custody(['pull', '--registry', repo, '--subject', subject, '--out-dir', out, '--plain-http']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /found by the sha256-<hex> tag/);
+    const names = (await readdir(links)).sort();
+    assert.deepEqual((await readdir(out)).sort(), names);
+    for (const n of names) assert.deepEqual(await readFile(join(out, n)), await readFile(join(links, n)), n);
+    const v = await custody(verifyArgs(out));
+    assert.equal(v.code, 0, v.stdout + v.stderr);
+    assert.equal(JSON.parse(v.stdout).verdict, 'pass');
+  });
+
+  it('push --subject attaches to an image already there; a tampered link pushed in its place makes verify fail', async () => {
+    const tampered = join(dir, 'tampered');
+    await mkdir(tampered);
+    const name = (await readdir(links)).find((n) => n.startsWith('build.') && n.endsWith('.link'))!;
+    const link = JSON.parse(await readFile(join(links, name), 'utf8'));
+    link.signed.products['out.txt'].sha256 = 'f'.repeat(64);
+    await writeFile(join(tampered, name), JSON.stringify(link));
+    const p = await custody(['push', '--registry', repo, '--subject', subject, '--link-dir', tampered, '--plain-http']);
+    assert.equal(p.code, 0, p.stderr);
+    assert.doesNotMatch(p.stdout, /pushed image/);
+
+    const out = join(dir, 'pulled-tampered');
+    const r = await custody(['pull', '--registry', repo, '--subject', subject, '--out-dir', out, '--plain-http']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, new RegExp(`${name.replace(/\./g, '\\.')} was pushed more than once; kept the newest`));
+    assert.deepEqual(JSON.parse(await readFile(join(out, name), 'utf8')), link);
+    const v = await custody(verifyArgs(out));
+    assert.equal(v.code, 1, v.stdout + v.stderr);
+    const report = JSON.parse(v.stdout);
+    assert.equal(report.verdict, 'fail');
+    // the tampered link's signature no longer verifies, so build has no valid link from alice
+    assert.deepEqual([report.failure.code, report.failure.check, report.failure.step], ['THRESHOLD', 'threshold', 'build']);
+  });
+
+  it('pull refuses annotated file names that are paths, and writes nothing', async () => {
+    const store = new OciRegistryStore({ registry: registry.url, repository: 'custody/evil' });
+    for (const [i, bad] of ['../escaped.link', 'sub/dir.link', '..'].entries()) {
+      // one image per name, so each pull meets exactly one bad name
+      const image = join(dir, `image-evil-${i}`);
+      const evilSubject = await writeImageLayout(image, `evil${i}`);
+      const descriptor = await store.pushImageLayout(image);
+      assert.equal(descriptor.digest, evilSubject);
+      const att = await store.pushAttestation(descriptor, {
+        bytes: Buffer.from(`{"n":${i}}`), mediaType: ATTESTATION_MEDIA_TYPES.inTotoMetablock,
+        annotations: { [ANNOTATIONS.step]: 'build', [ANNOTATIONS.fileName]: bad },
+      });
+      await mkdir(join(dir, `evil-${i}`));
+      const out = join(dir, `evil-${i}`, 'out');
+      const r = await custody(['pull', '--registry', `${registry.host}/custody/evil`, '--subject', evilSubject, '--out-dir', out, '--plain-http']);
+      assert.equal(r.code, 2, r.stdout + r.stderr);
+      assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+      assert.match(r.stderr, new RegExp(`attestation ${att.descriptor.digest} is named .*refusing a file name that is a path`));
+      assert.deepEqual(await readdir(join(dir, `evil-${i}`)), [], 'nothing written, not even the out folder');
+    }
+  });
+
+  it('unknown subject, unreachable registry, https by default, a scheme in --registry: exit 2, one line', async () => {
+    const unknown = `sha256:${'0'.repeat(64)}`;
+    const u = await custody(['pull', '--registry', repo, '--subject', unknown, '--plain-http', '--out-dir', join(dir, 'none')]);
+    assert.equal(u.code, 2);
+    assert.equal(u.stderr, `custody: no image ${unknown} in ${repo}\n`);
+    const us = await custody(['push', '--registry', repo, '--subject', unknown, '--link-dir', links, '--plain-http']);
+    assert.equal(us.code, 2);
+    assert.match(us.stderr, new RegExp(`^custody: no image ${unknown} in ${repo}: push it first`));
+
+    const port = await freePort();
+    for (const cmd of [['pull', '--subject', subject], ['push', '--subject', subject, '--link-dir', links]]) {
+      const r = await custody([...cmd, '--registry', `127.0.0.1:${port}/custody/x`, '--plain-http']);
+      assert.equal(r.code, 2, r.stderr);
+      assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+      assert.match(r.stderr, new RegExp(`^custody: registry http://127\\.0\\.0\\.1:${port} is unreachable: `));
+    }
+    const tls = await custody(['pull', '--registry', repo, '--subject', subject, '--out-dir', join(dir, 'none')]);
+    assert.equal(tls.code, 2);
+    assert.match(tls.stderr, new RegExp(`^custody: registry https://${registry.host} is unreachable: `), 'https unless --plain-http');
+
+    const scheme = await custody(['pull', '--registry', `http://${repo}`, '--subject', subject]);
+    assert.equal(scheme.code, 2);
+    assert.match(scheme.stderr, /give HOST\[:PORT\]\/REPO without a scheme/);
+    const both = await custody(['push', '--registry', repo, '--subject', subject, '--image-layout', join(dir, 'image')]);
+    assert.equal(both.code, 2);
+    assert.match(both.stderr, /give either --image-layout DIR or --subject sha256:HEX/);
+  });
+});
