@@ -172,6 +172,18 @@ describe('custody verify --vsa', () => {
     await assert.rejects(readFile(join(dir, 'x.vsa.json')), { code: 'ENOENT' });
   });
 
+  it('attestation-verifier layouts: the last step\'s provenance subject, every attestation file as input', async () => {
+    const compat = join(import.meta.dirname, '..', 'compat', 'fixtures', 'attestation-verifier');
+    const out = join(dir, 'compat.vsa.json');
+    const r = await custody(['verify', '--layout', join(compat, 'layouts', 'layout.yml'), '--link-dir', join(compat, 'test-data'), '--vsa', out, '--vsa-key', join(dir, 'verifier')]);
+    assert.equal(r.code, 0, r.stderr);
+    const { statement } = await readVsa(out);
+    assert.equal(statement.predicate.verificationResult, 'PASSED');
+    assert.deepEqual(statement.subject.map((s: { name: string }) => s.name), ['bin/foo']);
+    assert.deepEqual(statement.predicate.inputAttestations.map((i: { uri: string }) => i.uri),
+      ['build', 'clone', 'test'].map((n) => join(compat, 'test-data', `${n}.fe1c6281.json`)));
+  });
+
   it('buildVsaStatement is pure: time, result and digests come from its input', () => {
     const report: VerificationReport = { verdict: 'pass', failure: null, warnings: [], checks: [] };
     const st = buildVsaStatement({

@@ -86,7 +86,7 @@ type Report = import('@custody/core').VerificationReport;
 async function verifyCompat(
   core: Core, argv: VerifyArgs, loaded: import('@custody/core').LoadedCompatLayout,
   params: Record<string, string> | undefined, layoutKeys: import('@custody/core').PublicKey[],
-  read?: VsaInputFile[],
+  read?: VsaInputFile[], now: Date = new Date(),
 ): Promise<Report> {
   const { readAttestationFolder } = await import('@custody/store');
   const { stepOfAttestationName } = await import('@custody/engine');
@@ -109,7 +109,7 @@ async function verifyCompat(
     for (const x of r.rejected) bundleWarnings.push(`ignored ${x.file}: ${x.code}: ${x.reason}`);
   }
   const r = core.verifyCompatLayout(loaded.layout, envelopes, {
-    now: new Date(), params, layoutKeys, signedFile: loaded.signedFile, extraClaims,
+    now, params, layoutKeys, signedFile: loaded.signedFile, extraClaims,
   });
   const checks: import('@custody/core').Check[] = [];
   const f = r.failure;
@@ -343,7 +343,7 @@ export const verifyCommand: CommandModule<object, VerifyArgs> = {
     if (read.compat) {
       if (policies.length) throw new core.CustodyError('USAGE', 'attestation-verifier layouts are signed with keys: use --layout-key, not --layout-issuer', { file: argv.layout });
       lastStep = read.compat.layout.steps.at(-1)?.name;
-      report = await verifyCompat(await import('@custody/core'), argv, read.compat, params, layoutKeys, vsa?.read);
+      report = await verifyCompat(await import('@custody/core'), argv, read.compat, params, layoutKeys, vsa?.read, now);
     } else {
       if (!layoutKeys.length && !policies.length) {
         throw new core.CustodyError('USAGE', read.bundle

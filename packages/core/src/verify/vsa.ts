@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { CustodyError } from '../errors.ts';
 import { parseSignedFile } from '../envelope.ts';
 import { normalizeLink } from '../model/link.ts';
-import { artifactMapToDescriptors, LINK_PREDICATE_TYPE, parseStatement, STATEMENT_TYPE_V1, statementToLink } from '../statement.ts';
+import { artifactMapToDescriptors, parseStatement, STATEMENT_TYPE_V1, statementArtifacts } from '../statement.ts';
 import type { ResourceDescriptor, Statement } from '../statement.ts';
 import type { VerificationReport } from './types.ts';
 
@@ -116,9 +116,16 @@ export function buildVsaStatement(opts: VsaOptions): Statement<VsaPredicate> {
   };
 }
 
-/** The products a link file (metablock, DSSE, or link Statement in a Sigstore bundle/DSSE) names; undefined when it is no link. */
-function linkProducts(file: VsaInputFile): ResourceDescriptor[] | undefined {
+/**
+ * The products an attestation file names: a link (metablock or DSSE), or a Statement (DSSE, or
+ * DSSE in a Sigstore bundle) with link or SLSA provenance predicate; undefined for other files.
+ */
+function productsOf(file: VsaInputFile): { products: ResourceDescriptor[]; link: boolean } | undefined {
   const text = Buffer.from(file.bytes).toString('utf8');
+  const ofStatement = (payload: Uint8Array | string) => {
+    const a = statementArtifacts(parseStatement(payload, { file: file.name, lenient: true }));
+    return a.source === 'subject' ? undefined : { products: a.products, link: a.source === 'link' };
+  };
   try {
     let json: unknown;
     try {
@@ -127,18 +134,11 @@ function linkProducts(file: VsaInputFile): ResourceDescriptor[] | undefined {
       return undefined;
     }
     const env = (json as { dsseEnvelope?: { payload?: unknown } } | null)?.dsseEnvelope;
-    if (env && typeof env.payload === 'string') {
-      const st = parseStatement(Buffer.from(env.payload, 'base64'), { file: file.name });
-      return st.predicateType === LINK_PREDICATE_TYPE ? artifactMapToDescriptors(statementToLink(st, file.name).products) : undefined;
-    }
+    if (env && typeof env.payload === 'string') return ofStatement(Buffer.from(env.payload, 'base64'));
     const signed = parseSignedFile(text, file.name);
-    const body = signed.body as { _type?: unknown; predicateType?: unknown } | null;
-    if (body && body._type === 'link') return artifactMapToDescriptors(normalizeLink(body, file.name).products);
-    if (body && body.predicateType === LINK_PREDICATE_TYPE) {
-      const st = parseStatement(signed.format === 'dsse' ? signed.payloadBytes : JSON.stringify(body), { file: file.name });
-      return artifactMapToDescriptors(statementToLink(st, file.name).products);
-    }
-    return undefined;
+    const body = signed.body as { _type?: unknown } | null;
+    if (body && body._type === 'link') return { products: artifactMapToDescriptors(normalizeLink(body, file.name).products), link: true };
+    return signed.format === 'dsse' ? ofStatement(signed.payloadBytes) : undefined;
   } catch (e) {
     if (e instanceof CustodyError) return undefined; // a malformed file names no products
     throw e;
@@ -146,9 +146,10 @@ function linkProducts(file: VsaInputFile): ResourceDescriptor[] | undefined {
 }
 
 /**
- * The default VSA subject: the products of the layout's last step, from its link — a link the
- * verification counted (validly signed) when there is one, else the first link of the step
- * that was read. Undefined when no link of that step names any product.
+ * The default VSA subject: the products of the layout's last step — from a link the
+ * verification counted (validly signed) when there is one, else from the step's other links,
+ * else from its SLSA provenance (attestation-verifier layouts). Undefined when none names a
+ * product.
  */
 export function lastStepSubject(lastStep: string, report: VerificationReport, inputs: VsaInputFile[]): ResourceDescriptor[] | undefined {
   const counted = new Set<string>();
@@ -156,12 +157,12 @@ export function lastStepSubject(lastStep: string, report: VerificationReport, in
     if (c.check === 'threshold' && c.step === lastStep) for (const s of c.signers ?? []) if (s.valid) counted.add(s.file);
   }
   const ofStep = inputs.filter((f) => f.step === lastStep);
-  const ordered = [...ofStep.filter((f) => counted.has(f.name)), ...ofStep.filter((f) => !counted.has(f.name))];
-  for (const f of ordered) {
-    const products = linkProducts(f);
-    if (products && products.length) return products;
-  }
-  return undefined;
+  const candidates = [...ofStep.filter((f) => counted.has(f.name)), ...ofStep.filter((f) => !counted.has(f.name))]
+    .flatMap((f) => {
+      const p = productsOf(f);
+      return p && p.products.length ? [p] : [];
+    });
+  return (candidates.find((c) => c.link) ?? candidates[0])?.products.map((d) => ({ ...d }));
 }
 
 /** `--vsa-subject sha256:HEX` as a subject (FILE arguments the caller hashes itself). */
