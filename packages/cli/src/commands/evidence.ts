@@ -12,7 +12,7 @@ const OWN_KEYS = new Set(['_', '$0', 'plugin', 'json', 'config', 'verbose', 'deb
 
 export const evidenceCommand: CommandModule<object, EvidenceArgs> = {
   command: 'evidence <plugin>',
-  describe: 'Run one plugin on the current folder and print the predicate it would sign (nothing is signed or written)',
+  describe: 'run one plugin on the current folder and print the predicate it would sign (nothing is signed or written)',
   builder: (y) =>
     y
       .positional('plugin', { type: 'string', demandOption: true, describe: 'built-in name, npm package or ./path' })

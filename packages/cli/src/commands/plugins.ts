@@ -7,7 +7,7 @@ interface ListArgs {
 
 const listCommand: CommandModule<object, ListArgs> = {
   command: 'list',
-  describe: 'Show built-in and configured plugins, the phases they tap and their predicate types',
+  describe: 'show built-in and configured plugins, the phases they tap and their predicate types',
   builder: (y) =>
     y.option('json', { type: 'boolean', describe: 'print as JSON' }).option('config', { type: 'string', describe: 'configuration file' }) as unknown as Argv<ListArgs>,
   handler: async (argv) => {
@@ -51,7 +51,7 @@ const listCommand: CommandModule<object, ListArgs> = {
 
 export const pluginsCommand: CommandModule = {
   command: 'plugins',
-  describe: 'Evidence plugins',
+  describe: 'list evidence plugins',
   builder: (y) => y.command(listCommand).demandCommand(1, 'plugins list'),
   handler: () => {},
 };

@@ -9,7 +9,7 @@ interface RecordArgs extends StepArgs {
 
 const startCommand: CommandModule<object, RecordArgs> = {
   command: 'start',
-  describe: 'Hash the materials and save a signed preliminary link (.STEP.KEYID.link-unfinished)',
+  describe: 'hash the materials and save a signed preliminary link (.STEP.KEYID.link-unfinished)',
   builder: (y) =>
     keyOptions(y).option('materials', { alias: 'm', type: 'array', string: true, describe: 'paths hashed now' }) as unknown as Argv<RecordArgs>,
   handler: async (argv) => {
@@ -38,7 +38,7 @@ const startCommand: CommandModule<object, RecordArgs> = {
 
 const stopCommand: CommandModule<object, RecordArgs> = {
   command: 'stop',
-  describe: 'Hash the products and write the final link (plus plugin attestations), in any --format',
+  describe: 'hash the products and write the final link (plus plugin attestations), in any --format',
   builder: (y) =>
     outputOptions(keyOptions(y)).parserConfiguration({ 'boolean-negation': false }).option('products', { alias: 'p', type: 'array', string: true, describe: 'paths hashed now' }) as unknown as Argv<RecordArgs>,
   handler: async (argv) => {
@@ -65,7 +65,7 @@ const stopCommand: CommandModule<object, RecordArgs> = {
 
 export const recordCommand: CommandModule = {
   command: 'record',
-  describe: 'Record a step that is observed rather than wrapped (start … do the work … stop)',
+  describe: 'record a step that is observed rather than wrapped (start … do the work … stop)',
   builder: (y) => y.command(startCommand).command(stopCommand).demandCommand(1, 'record start or record stop'),
   handler: () => {},
 };

@@ -145,7 +145,7 @@ interface RunArgs extends StepArgs, Partial<Record<'keyless' | 'tlog', boolean>>
 
 export const runCommand: CommandModule<object, RunArgs> = {
   command: 'run',
-  describe: 'Run a step command and record a signed link (plus plugin attestations)',
+  describe: 'run a step command and record a signed link (plus plugin attestations)',
   builder: (y) =>
     outputOptions(keyOptions(y))
       .usage('custody run --step NAME --key KEY [options] -- CMD ARGS…')
