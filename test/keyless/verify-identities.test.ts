@@ -202,5 +202,14 @@ inspect: []
     const bad = await custody(['run', '-n', 'fit', '--keyless', '--', 'true'], { cwd: dir });
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /--keyless signs Sigstore bundles: add --format sigstore/);
+    // A token Fulcio cannot use fails before the command runs: nothing is created.
+    const early = join(dir, 'fit-early');
+    await mkdir(early, { recursive: true });
+    await writeFile(join(early, 'token'), 'not-a-jwt');
+    const r = await custody(['run', '-n', 'fit', '--format', 'sigstore', '--keyless', '--identity-token-file', 'token', '--fulcio-url', mock.fulcioURL,
+      '--rekor-url', mock.rekorURL, '-p', 'model.bin', '--', 'sh', '-c', 'echo w > model.bin'], { cwd: early });
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /token/);
+    assert.deepEqual((await readdir(early)).sort(), ['token']);
   });
 });

@@ -186,8 +186,9 @@ export const runCommand: CommandModule<object, RunArgs> = {
     let attestationWriter;
     if (keyless) {
       const [{ attestationWriterFor }, sign] = await Promise.all([import('@custody/engine/attestation'), import('@custody/sign')]);
-      // the certificate is requested at the first signature, after the command ran
       const keylessSigner = sign.createKeylessSigner({ ...sign.keylessOptionsFromArgv(argv), rekorEntryType: argv['rekor-entry-type'] });
+      // Token and certificate before the command: a bad token must not cost a training run.
+      await keylessSigner.prepare();
       attestationWriter = attestationWriterFor(prepared.format, keylessSigner);
     }
     const result = await runStep({

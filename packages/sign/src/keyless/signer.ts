@@ -69,6 +69,11 @@ export interface KeylessSigner extends BundleSigner {
   readonly tsaURL?: string;
   /** The identity of the current certificate (undefined before the first signature). */
   identity(): KeylessIdentity | undefined;
+  /**
+   * Gets the identity token and the certificate now, so that a bad token or an unreachable
+   * Fulcio fails before a step's command runs rather than after it.
+   */
+  prepare(): Promise<KeylessIdentity | undefined>;
 }
 
 type Service = 'Fulcio' | 'Rekor' | 'TSA';
@@ -226,6 +231,7 @@ export function createKeylessSigner(opts: KeylessSignerOptions = {}): KeylessSig
     rekorURL,
     tsaURL,
     identity: () => current?.identity,
+    prepare: async () => (await guarded(() => certificate())).identity,
     signDsse: (payload, payloadType) => guarded(() => buildDsseBundle(payload, payloadType, sigstoreSigner, { witnesses: witnesses() })),
     signStatement: (statement) => guarded(() => {
       const checked = validateStatement(statement);
