@@ -10,8 +10,9 @@
  * Resolution: several attestations of one step, functionary and kind resolve to the newest by
  * stamp, ties broken by the content digest — the same answer for every reader of the folder.
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, readdir, rename, unlink } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, readdir } from 'node:fs/promises';
+import { writeFileAtomic } from '@custody/sign/files';
 import { dirname, join, resolve } from 'node:path';
 import { CustodyError } from '@custody/core';
 
@@ -103,22 +104,8 @@ export class LocalStore {
     } catch (e) {
       throw new CustodyError('FILE_UNWRITABLE', `cannot create the store folder: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { file: this.root, cause: e });
     }
-    const tmp = join(this.root, `.tmp-${process.pid}-${randomBytes(6).toString('hex')}`);
-    let created = false;
-    try {
-      const fh = await open(tmp, 'wx', 0o644);
-      created = true;
-      try {
-        await fh.writeFile(data);
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
-      await rename(tmp, path);
-    } catch (e) {
-      if (created) await unlink(tmp).catch(() => undefined);
-      throw new CustodyError('FILE_UNWRITABLE', `cannot write: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { file: path, cause: e });
-    }
+    // Temp file beside the target (a dotfile, which listings skip), flushed, then renamed.
+    await writeFileAtomic(path, data);
   }
 
   /** Every stored attestation (of one step), in a fixed order: step, keyid, kind, write order. */
