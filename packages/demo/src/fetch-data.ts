@@ -1,7 +1,7 @@
 // The fetch-data step: copies the German Credit ARFF (and its attribution) into the step's
 // folder, checking the pinned sha256 so a changed source is refused at the door.
 import { access, copyFile, mkdir, readFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CustodyError } from '@custody/core';
 import { sha256Hex } from './files.ts';
@@ -10,10 +10,9 @@ export const GERMAN_CREDIT_FILE = 'credit-g.arff';
 export const GERMAN_CREDIT_SHA256 = 'bd94085134e4eb845c96b34c93ed65a223f89d089bacb273ef96f57509ce0bed';
 
 const packageRoot = fileURLToPath(new URL('..', import.meta.url));
-const repoRoot = resolve(packageRoot, '../..');
 
-/** Where the dataset is looked for, in order: the project's test data, then this package's copy. */
-export const GERMAN_CREDIT_SOURCES = [join(repoRoot, 'test/data/german-credit'), join(packageRoot, 'data/german-credit')];
+/** Where the dataset is: this package's copy, the one copy in the repository (tests read it too). */
+export const GERMAN_CREDIT_SOURCES = [join(packageRoot, 'data/german-credit')];
 
 export async function findGermanCredit(): Promise<string> {
   for (const dir of GERMAN_CREDIT_SOURCES) {

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { isCustodyError } from '@custody/core';
 import plugin, { evaluateBias, parseSensitiveSpec, parseThreshold, classify, BIAS_METRICS_PREDICATE_TYPE, TEST_RESULT_PREDICATE_TYPE } from '../src/index.ts';
 
-const creditPath = fileURLToPath(new URL('../../../test/data/german-credit/credit-g.arff', import.meta.url));
+const creditPath = fileURLToPath(new URL('../../../packages/demo/data/german-credit/credit-g.arff', import.meta.url));
 
 // ---- the German Credit rows, read naively (this file has no commas inside quoted values) ----
 interface Applicant { checking: string; duration: number; history: string; personalStatus: string; age: number; cls: string }

@@ -9,7 +9,7 @@ import { scanModelDir, encodeSafetensors } from '@custody/plugin-model';
 import { describeDatasetFile } from '@custody/plugin-dataset';
 import plugin, { buildMlBom, bomSchemaErrors, assertValidBom, isSpdxLicenseId, licenseEntry, modelIndexMetrics, CYCLONEDX_PREDICATE_TYPE, type BomFairnessInput } from '../src/index.ts';
 
-const creditPath = fileURLToPath(new URL('../../../test/data/german-credit/credit-g.arff', import.meta.url));
+const creditPath = fileURLToPath(new URL('../../../packages/demo/data/german-credit/credit-g.arff', import.meta.url));
 
 function workspace(license = 'mit'): string {
   const dir = mkdtempSync(join(tmpdir(), 'custody-cdx-'));

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { isCustodyError } from '@custody/core';
 import plugin, { describeDataset, describeDatasetFile, parseCsv, parseArff, parseJsonl, inferColumnType, DATASET_PREDICATE_TYPE } from '../src/index.ts';
 
-const creditPath = fileURLToPath(new URL('../../../test/data/german-credit/credit-g.arff', import.meta.url));
+const creditPath = fileURLToPath(new URL('../../../packages/demo/data/german-credit/credit-g.arff', import.meta.url));
 
 function fails(fn: () => unknown, re: RegExp, file?: string) {
   assert.throws(fn, (e: unknown) => {
