@@ -11,6 +11,7 @@
  * plugin that caused it. Files are written only in `store`, the last phase: a failure
  * anywhere before leaves nothing behind.
  */
+import { resolve } from 'node:path';
 import { AsyncSeriesHook } from 'tapable';
 import { CustodyError, isCustodyError } from '@custody/core';
 import type { ArtifactMap, LinkBody } from '@custody/core';
@@ -167,8 +168,10 @@ export function attachPlugin(hooks: StepHooks, state: StepState, loaded: LoadedP
 
 /** Runs a step through all phases and returns what was recorded and written. */
 export async function runStep(given: StepOptions): Promise<StepResult> {
-  const options: StepOptions = { ...given, exclude: stepExcludes(given.exclude) };
-  const workdir = options.workdir ?? process.cwd();
+  const workdir = given.workdir ?? process.cwd();
+  // paths are recorded relative to the base path, so the out dir is excluded relative to it
+  const base = resolve(workdir, given.basePath ?? '.');
+  const options: StepOptions = { ...given, exclude: stepExcludes(given.exclude, { workdir: base, outDir: resolve(workdir, given.outDir ?? '.') }) };
   // Fail before the command runs, not after: the out dir must be a writable folder.
   if (options.signer || options.attestationWriter?.selfSigning) checkOutDir(workdir, options.outDir);
   const signal = options.signal ?? new AbortController().signal;

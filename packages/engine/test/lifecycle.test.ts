@@ -110,13 +110,39 @@ test('each plugin gets its own options and emit; statements have products as sub
   }
 });
 
+test("custody's own excludes apply at the base path only: deeper .custody folders and *.sigstore.json products are recorded", async () => {
+  const { dir, signer } = await setup();
+  try {
+    mkdirSync(join(dir, 'model', 'sub', '.custody'), { recursive: true });
+    mkdirSync(join(dir, 'dist'));
+    mkdirSync(join(dir, 'out'));
+    mkdirSync(join(dir, '.custody'));
+    writeFileSync(join(dir, 'model', 'sub', '.custody', 'x.py'), 'print(1)');
+    writeFileSync(join(dir, 'dist', 'release.sigstore.json'), '{}');
+    writeFileSync(join(dir, 'dist', 'release.att.json'), '{}');
+    writeFileSync(join(dir, 'dist', 'old.link'), '{}'); // the reference's *.link* stays unanchored
+    writeFileSync(join(dir, 'top.sigstore.json'), '{}');
+    writeFileSync(join(dir, 'out', 'prev.sigstore.json'), '{}'); // the out dir's own outputs
+    writeFileSync(join(dir, '.custody', 'stored.sigstore.json'), '{}');
+    const r = await runStep({ stepName: 'deep', workdir: dir, noCommand: true, materials: ['.'], products: ['.'], signer, outDir: 'out' });
+    const expected = ['dist/release.att.json', 'dist/release.sigstore.json', 'in.txt', 'key.pem', 'model/sub/.custody/x.py'];
+    assert.deepEqual(Object.keys(r.link.materials).sort(), expected);
+    assert.deepEqual(Object.keys(r.link.products).sort(), expected);
+    // with a base path, "the base path" is that folder
+    const based = await runStep({ stepName: 'based', workdir: dir, basePath: 'model', noCommand: true, materials: ['.'], signer, outDir: 'out' });
+    assert.deepEqual(Object.keys(based.link.materials), ['sub/.custody/x.py']);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test("default excludes: the reference's plus custody's own outputs; --exclude replaces them all", async () => {
   const { dir, signer } = await setup();
   try {
     for (const f of ['a.link', 'b.sigstore.json', 'c.att.json', 'd.pyc', 'keep.txt']) writeFileSync(join(dir, f), f);
     mkdirSync(join(dir, '.custody'));
     writeFileSync(join(dir, '.custody', 'x.json'), '{}');
-    assert.deepEqual(CUSTODY_DEFAULT_EXCLUDES, ['*.link*', '.git', '*.pyc', '*~', '*.sigstore.json', '*.att.json', '.custody']);
+    assert.deepEqual(CUSTODY_DEFAULT_EXCLUDES, ['*.link*', '.git', '*.pyc', '*~', '/*.sigstore.json', '/*.att.json', '/.custody']);
     const r = await runStep({ stepName: 'ex', workdir: dir, noCommand: true, materials: ['.'], products: ['.'], signer, outDir: 'out' });
     assert.deepEqual(Object.keys(r.link.materials).sort(), ['in.txt', 'keep.txt', 'key.pem']);
     // the step's own outputs (written in `store`) are not among its products either

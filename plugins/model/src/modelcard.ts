@@ -50,7 +50,7 @@ export function parseModelCard(text: string, file = 'README.md'): ModelCard | un
   if (fm.yaml === '\u0000unterminated') {
     throw new CustodyError('MODEL_CARD_INVALID', 'model card front matter: opening "---" has no closing "---" line', { file });
   }
-  const doc = parseDocument(fm.yaml, { prettyErrors: false, uniqueKeys: true });
+  const doc = parseDocument(fm.yaml, { prettyErrors: false, uniqueKeys: true, logLevel: 'error' });
   if (doc.errors.length > 0) {
     const e = doc.errors[0]!;
     const line = (e.linePos?.[0]?.line ?? 0) + fm.firstLine - 1;

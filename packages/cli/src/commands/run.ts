@@ -8,7 +8,7 @@ export function keyOptions(y: Argv): Argv {
     .option('step', { alias: 'n', type: 'string', demandOption: true, describe: 'step name (as in the layout)' })
     .option('key', { alias: 'k', type: 'string', describe: 'private key file (default: key in custody.config)' })
     .option('passphrase-file', { type: 'string', describe: 'file holding the key passphrase' })
-    .option('exclude', { type: 'array', string: true, describe: 'gitwildmatch patterns to exclude (replace the defaults *.link*, .git, *.pyc, *~ and custody\'s own *.sigstore.json, *.att.json, .custody)' })
+    .option('exclude', { type: 'array', string: true, describe: 'gitwildmatch patterns to exclude (replace the defaults *.link*, .git, *.pyc, *~ and custody\'s own /*.sigstore.json, /*.att.json, /.custody at the base path)' })
     .option('base-path', { type: 'string', describe: 'record artifact paths relative to this folder' })
     .option('lstrip-paths', { type: 'array', string: true, describe: 'prefixes to strip from recorded paths (first match)' })
     .option('config', { type: 'string', describe: 'configuration file (default: nearest custody.config.* / package.json "custody")' })

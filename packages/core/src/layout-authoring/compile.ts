@@ -39,7 +39,8 @@ export function parseLayoutDocument(text: string, fileName: string): unknown {
   }
   try {
     // YAML 1.2 core schema: dates stay strings; duplicate keys are an error.
-    return parseYaml(trimmed, { uniqueKeys: true, prettyErrors: false, strict: true, maxAliasCount: 100 });
+    // logLevel 'error': warnings (e.g. an ambiguous alias) never reach stderr; errors still throw.
+    return parseYaml(trimmed, { uniqueKeys: true, prettyErrors: false, strict: true, maxAliasCount: 100, logLevel: 'error' });
   } catch (e) {
     const msg = e instanceof YAMLParseError && e.linePos ? `line ${e.linePos[0].line}, column ${e.linePos[0].col}: ${e.message.split('\n')[0]}` : (e as Error).message.split('\n')[0];
     throw new CustodyError('MALFORMED_YAML', `not valid YAML: ${msg}`, { file: fileName, cause: e });

@@ -273,7 +273,7 @@ export function pipelineExcludes(workdir: string, linkDir: string, configured?: 
   const rel = relative(workdir, linkDir);
   if (rel === '') {
     // configured patterns replace the defaults; the step's own files must stay out anyway
-    for (const own of ['*.link*', '*.att.json', '*.sigstore.json']) if (!out.includes(own)) out.push(own);
+    for (const own of ['*.link*', '/*.att.json', '/*.sigstore.json']) if (!out.includes(own)) out.push(own);
   } else if (!rel.startsWith('..') && !isAbsolute(rel)) out.push(`/${rel.split(sep).join('/')}`);
   return out;
 }
