@@ -56,12 +56,13 @@ describe('planPipeline', () => {
 });
 
 test("pipelineExcludes: custody's defaults, plus the link folder when it is inside the working folder", () => {
-  const defaults = ['*.link*', '.git', '*.pyc', '*~', '*.sigstore.json', '*.att.json', '.custody'];
+  // custody's own outputs are anchored at the working folder (issue 12: deeper ones are recorded)
+  const defaults = ['*.link*', '.git', '*.pyc', '*~', '/*.sigstore.json', '/*.att.json', '/.custody'];
   assert.deepEqual(pipelineExcludes('/w', '/w/out/links'), [...defaults, '/out/links']);
   assert.deepEqual(pipelineExcludes('/w', '/w'), defaults);
   assert.deepEqual(pipelineExcludes('/w', '/elsewhere', ['build/']), ['build/']);
   // configured patterns replace the defaults, but a link folder that is the working folder keeps its files out
-  assert.deepEqual(pipelineExcludes('/w', '/w', ['build/']), ['build/', '*.link*', '*.att.json', '*.sigstore.json']);
+  assert.deepEqual(pipelineExcludes('/w', '/w', ['build/']), ['build/', '*.link*', '/*.att.json', '/*.sigstore.json']);
 });
 
 describe('custody pipeline run over the demo', () => {
