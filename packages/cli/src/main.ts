@@ -13,6 +13,7 @@ if (argv.includes('--debug')) {
 if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-V')) {
   process.stdout.write(`${VERSION}\n`);
 } else {
-  const { runCli } = await import('./cli.ts');
+  const [{ runCli }, { exitQuietlyOnClosedPipe }] = await Promise.all([import('./cli.ts'), import('./output.ts')]);
+  exitQuietlyOnClosedPipe();
   process.exitCode = await runCli(argv);
 }

@@ -1,5 +1,5 @@
 import type { CommandModule } from 'yargs';
-import { setExitCode } from '../output.ts';
+import { setExitCode, streamStyle } from '../output.ts';
 
 interface RunArgs {
   layout: string;
@@ -35,8 +35,8 @@ function seconds(ms: number): string {
 
 /** Live progress on stderr: one line per step; colour and symbols on a terminal. */
 function progressPrinter(stream: NodeJS.WriteStream) {
-  const tty = stream.isTTY === true;
-  const paint = (code: string, s: string): string => (tty ? `\x1b[${code}m${s}\x1b[0m` : s);
+  const { color, symbols: tty } = streamStyle(stream);
+  const paint = (code: string, s: string): string => (color ? `\x1b[${code}m${s}\x1b[0m` : s);
   let width = 0;
   return (e: import('@custody/engine').PipelineEvent): void => {
     switch (e.type) {
@@ -112,7 +112,7 @@ const runCommand: CommandModule<object, RunArgs> = {
       describe: 'what each step writes (default: config format, else legacy): legacy = reference metablock .link + Sigstore bundles; dsse = DSSE .link + *.att.json; sigstore = the link in a bundle too',
     })
     .option('json', { type: 'boolean', default: false, describe: 'print the result (steps and verify report) as one JSON line on stdout; step commands\' output goes to stderr' })
-    .option('verbose', { type: 'boolean', describe: 'log what plugins do' })
+    .option('verbose', { type: 'boolean', describe: 'log what plugins do; the final verify\'s tree in full' })
     .example('custody pipeline run root.layout --layout-key owner.pub --workdir work --param HUB_URL=file:///… ', '') as any,
   handler: async (argv) => {
     const { resolve, dirname } = await import('node:path');
@@ -174,7 +174,7 @@ const runCommand: CommandModule<object, RunArgs> = {
     if (argv.json) {
       process.stdout.write(`${JSON.stringify(result)}\n`);
     } else if (result.verify?.report) {
-      process.stdout.write(core.renderVerificationTree(result.verify.report as import('@custody/core').VerificationReport, `custody verify ${argv.layout}`));
+      process.stdout.write(core.renderVerificationTree(result.verify.report as import('@custody/core').VerificationReport, `custody verify ${argv.layout}`, { ...streamStyle(process.stdout), verbose }));
     }
     if (result.failedStep) {
       if (argv.json) {

@@ -1,5 +1,5 @@
 import type { CommandModule } from 'yargs';
-import { setExitCode } from '../output.ts';
+import { setExitCode, streamStyle } from '../output.ts';
 
 /** Error messages that quote file content (e.g. JSON.parse's) may hold newlines; the CLI prints one line. */
 async function oneLineErrors<T>(fn: () => Promise<T>): Promise<T> {
@@ -32,6 +32,8 @@ interface VerifyArgs {
   'vsa-key'?: string;
   'vsa-verifier-id'?: string;
   'vsa-subject'?: string[];
+  verbose?: boolean;
+  quiet?: boolean;
 }
 
 /**
@@ -304,6 +306,13 @@ async function writeVsa(core: LeanCore, argv: VerifyArgs, req: VsaRequest, repor
   }
 }
 
+/** The report for a person: the tree (compact, or --verbose), or --quiet's verdict line alone. */
+function printTree(core: LeanCore, report: Report, title: string, argv: { verbose?: boolean; quiet?: boolean }): void {
+  const style = streamStyle(process.stdout);
+  if (argv.quiet) process.stdout.write(`${core.renderVerdictLine(report, style)}\n`);
+  else process.stdout.write(core.renderVerificationTree(report, title, { ...style, verbose: argv.verbose === true }));
+}
+
 export const verifyCommand: CommandModule<object, VerifyArgs> = {
   command: 'verify',
   describe: 'verify a supply chain against a signed in-toto layout, or an attestation-verifier layout (exit 0 pass, 1 fail, 2 bad input)',
@@ -320,6 +329,8 @@ export const verifyCommand: CommandModule<object, VerifyArgs> = {
     .option('trusted-root', { type: 'string', describe: 'Sigstore trusted_root.json: verifies a keyless layout\'s signature (required then), and keyless functionaries when the layout names none' })
     .option('strict-command', { type: 'boolean', default: false, describe: 'a step whose link ran another command than expected_command fails (COMMAND_MISMATCH); in-toto only warns' })
     .option('json', { type: 'boolean', default: false, describe: 'print the report as JSON (schemas/verify-report.schema.json)' })
+    .option('verbose', { type: 'boolean', describe: 'the tree in full: every step, rule, signer and consumed artifact (default: a passing step is one line)' })
+    .option('quiet', { type: 'boolean', describe: 'print only the verdict line (PASSED, or FAILED CODE at check (step): reason)' })
     .option('inspection-timeout', { type: 'number', default: 300, describe: 'seconds an inspection may run' })
     .option('vsa', { type: 'string', describe: 'also write a SLSA Verification Summary Attestation v1 (PASSED or FAILED) to this file: a Sigstore bundle signed with --vsa-key' })
     .option('vsa-key', { type: 'string', describe: 'private key that signs the VSA (custody verify-bundle OUT.json --key KEY.pub checks it)' })
@@ -400,7 +411,7 @@ export const verifyCommand: CommandModule<object, VerifyArgs> = {
       }
     }
     if (argv.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
-    else process.stdout.write(core.renderVerificationTree(report, `custody verify ${argv.layout}`));
+    else printTree(core, report, `custody verify ${argv.layout}`, argv);
     if (report.verdict !== 'pass') setExitCode(1);
     if (vsa) await writeVsa(core, argv, vsa, report, now, lastStep);
   }),

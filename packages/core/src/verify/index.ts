@@ -1,5 +1,6 @@
 export * from './types.ts';
 export { verifySupplyChain, substituteLayoutParameters, substituteParameter, sublayoutLinkDir } from './verifier.ts';
-export { renderVerificationTree } from './render.ts';
+export { renderVerificationTree, renderVerdictLine } from './render.ts';
+export type { TreeOptions } from './render.ts';
 export { isSigstoreBundleDocument, signedFileFromBundle } from './keyless-layout.ts';
 export * from './vsa.ts';
