@@ -133,7 +133,9 @@ try {
     sourcemap: 'linked',
     logLevel: 'warning',
     // cosmiconfig can load TypeScript configs; bundling the compiler would cost every start-up.
-    external: ['typescript'],
+    // The CycloneDX library finds its JSON schemas (for its validator) next to its own files
+    // through __dirname; bundled, that path would be wrong, so it stays a runtime dependency.
+    external: ['typescript', '@cyclonedx/cyclonedx-library'],
     plugins: [directImports, stringWidthFastPath],
     // Some CommonJS dependencies call require() on Node built-ins; give the ESM bundle one.
     banner: { js: "import { createRequire as __custodyCreateRequire } from 'node:module'; const require = __custodyCreateRequire(import.meta.url);" },

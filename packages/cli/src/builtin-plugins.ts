@@ -11,7 +11,8 @@ export const builtinPlugins = new PluginRegistry()
   .register('model', () => import('@custody/plugin-model'))
   .register('dataset', () => import('@custody/plugin-dataset'))
   .register('bias', () => import('@custody/plugin-bias'))
-  .register('cyclonedx', () => import('@custody/plugin-cyclonedx'));
+  .register('cyclonedx', () => import('@custody/plugin-cyclonedx'))
+  .register('sbom', () => import('@custody/plugin-sbom'));
 
 /** What `custody run` attests when neither the config nor the layout step names plugins. */
 export const DEFAULT_STEP_PLUGINS = ['git', 'environment', 'command-run'];

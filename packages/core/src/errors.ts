@@ -47,6 +47,10 @@ export type ErrorCode =
   | 'OCI_LAYOUT_INVALID'
   | 'IMAGE_BUILD_FAILED'
   | 'REGISTRY_ERROR'
+  // an image layer entry that names an absolute path or climbs out with '..'
+  | 'IMAGE_LAYER_UNSAFE'
+  // a vulnerability scanner report, OSV export or VEX document that cannot be read as its format
+  | 'SCAN_REPORT_INVALID'
   // a pipeline step's command or plugins failed (`custody pipeline run` exits 1)
   | 'STEP_FAILED'
   // verification

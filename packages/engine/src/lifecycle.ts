@@ -133,7 +133,8 @@ function scopedContext(shared: StepContext, options: Record<string, unknown>, em
 function pluginFailure(plugin: CustodyPlugin, phase: string, e: unknown): CustodyError {
   if (isCustodyError(e) && (e.code === 'PREDICATE_INVALID' || e.code === 'PLUGIN_FAILED')) return e;
   const why = e instanceof Error ? e.message.split('\n')[0] : String(e);
-  return new CustodyError('PLUGIN_FAILED', `plugin '${plugin.name}' failed in ${phase}: ${why}`, { cause: e });
+  // keep the file the plugin named, so the one stderr line still says which input was bad
+  return new CustodyError('PLUGIN_FAILED', `plugin '${plugin.name}' failed in ${phase}: ${why}`, { cause: e, ...(isCustodyError(e) && e.file ? { file: e.file } : {}) });
 }
 
 /** Taps one plugin onto the step: its own hooks, called from the step's hooks, errors named. */

@@ -41,6 +41,48 @@ export interface BuildImageOptions {
   overwrite?: boolean;
   /** Server script to embed; default the demo's serve.mjs. */
   serverScript?: string;
+  /** Package metadata to place in the image, so an SBOM and a scan have something to find. */
+  packages?: PlantedPackage[];
+}
+
+/**
+ * A package the image declares: its metadata as the package manager leaves it (a dist-info
+ * METADATA plus a requirements pin for Python, node_modules/<name>/package.json for npm), not
+ * its code — the demo's server needs neither.
+ */
+export interface PlantedPackage {
+  ecosystem: 'pypi' | 'npm';
+  name: string;
+  version: string;
+  license?: string;
+}
+
+/** `pypi:NAME==VERSION[:LICENSE]` or `npm:NAME@VERSION[:LICENSE]`. */
+export function parsePlantedPackage(spec: string): PlantedPackage {
+  const py = /^pypi:([A-Za-z0-9][A-Za-z0-9._-]*)==([A-Za-z0-9.+!-]+)(?::(.+))?$/.exec(spec);
+  if (py) return { ecosystem: 'pypi', name: py[1], version: py[2], ...(py[3] ? { license: py[3] } : {}) };
+  const npm = /^npm:((?:@[a-z0-9._-]+\/)?[a-z0-9._-]+)@([0-9A-Za-z.+-]+)(?::(.+))?$/.exec(spec);
+  if (npm) return { ecosystem: 'npm', name: npm[1], version: npm[2], ...(npm[3] ? { license: npm[3] } : {}) };
+  throw new CustodyError('USAGE', `--package '${spec}' is not pypi:NAME==VERSION[:LICENSE] or npm:NAME@VERSION[:LICENSE]`);
+}
+
+/** The files that declare the planted packages inside the image. */
+export function plantedPackageFiles(packages: PlantedPackage[]): ImageFileInput[] {
+  const files: ImageFileInput[] = [];
+  const pins: string[] = [];
+  for (const p of packages) {
+    if (p.ecosystem === 'pypi') {
+      const dist = `${p.name.replace(/[-.]+/g, '_')}-${p.version}.dist-info`;
+      const meta = ['Metadata-Version: 2.4', `Name: ${p.name}`, `Version: ${p.version}`, ...(p.license ? [`License-Expression: ${p.license}`] : []), '', ''].join('\n');
+      files.push({ path: `${IMAGE_APP_DIR}/python/site-packages/${dist}/METADATA`, data: Buffer.from(meta), mode: 0o644 });
+      pins.push(`${p.name}==${p.version}`);
+    } else {
+      const pkg = JSON.stringify({ name: p.name, version: p.version, ...(p.license ? { license: p.license } : {}) }, null, 2) + '\n';
+      files.push({ path: `${IMAGE_APP_DIR}/node_modules/${p.name}/package.json`, data: Buffer.from(pkg), mode: 0o644 });
+    }
+  }
+  if (pins.length) files.push({ path: `${IMAGE_APP_DIR}/requirements.txt`, data: Buffer.from(pins.sort().join('\n') + '\n'), mode: 0o644 });
+  return files;
 }
 
 /** The files of the image, read from the model folder. */
@@ -123,7 +165,7 @@ export async function buildWithBuildah(files: ImageFileInput[], out: string, opt
 /** The build-image step. 'auto' uses buildah when installed, else the built-in writer. */
 export async function buildImage(o: BuildImageOptions): Promise<BuiltImage & { buildMs: number }> {
   const started = performance.now();
-  const files = await imageFiles(o.modelDir, o.serverScript);
+  const files = [...(await imageFiles(o.modelDir, o.serverScript)), ...plantedPackageFiles(o.packages ?? [])];
   const builder = o.builder ?? 'auto';
   const useBuildah = builder === 'buildah' || (builder === 'auto' && (await hasBuildah()));
   const exists = await stat(o.out).then(() => true, () => false);
