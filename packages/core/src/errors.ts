@@ -51,6 +51,11 @@ export type ErrorCode =
   | 'IMAGE_LAYER_UNSAFE'
   // a vulnerability scanner report, OSV export or VEX document that cannot be read as its format
   | 'SCAN_REPORT_INVALID'
+  // admission webhook (custody admission serve): a review or object it cannot read, an image
+  // reference it cannot parse, a verification that did not finish before its deadline
+  | 'ADMISSION_REVIEW_INVALID'
+  | 'IMAGE_REFERENCE_INVALID'
+  | 'DEADLINE_EXCEEDED'
   // a pipeline step's command or plugins failed (`custody pipeline run` exits 1)
   | 'STEP_FAILED'
   // verification
@@ -75,6 +80,12 @@ export type ErrorCode =
   | 'MODEL_INTEGRITY'
   // a step's link ran another command than expected_command (verify --strict-command)
   | 'COMMAND_MISMATCH'
+  // admission: no policy matches an image (noMatch: deny), or a layout's inspections must run
+  // (inspections: require) and a webhook cannot run them
+  | 'NO_MATCHING_POLICY'
+  | 'INSPECTIONS_NOT_RUN'
+  // admission: the verified evidence is about another artifact than the image being admitted
+  | 'SUBJECT_MISMATCH'
   | 'VERIFICATION_FAILED';
 
 const VERIFICATION_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
@@ -83,6 +94,7 @@ const VERIFICATION_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'PAYLOAD_TYPE', 'STATEMENT_INVALID', 'KEYID_MISMATCH', 'IDENTITY_MISMATCH',
   'CERTIFICATE_INVALID', 'TLOG_INVALID', 'DIGEST_MISMATCH', 'VERIFICATION_FAILED',
   'MODEL_SIGNATURE_INVALID', 'MODEL_INTEGRITY', 'COMMAND_MISMATCH',
+  'NO_MATCHING_POLICY', 'INSPECTIONS_NOT_RUN', 'SUBJECT_MISMATCH',
 ]);
 
 export class CustodyError extends Error {
