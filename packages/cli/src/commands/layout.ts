@@ -33,17 +33,9 @@ interface GraphArgs { file: string; format: 'mermaid' | 'dot' }
  * layout in a Sigstore bundle; its signature is not checked here).
  */
 async function readLayoutDocument(file: string) {
-  const core = await import('@custody/core');
-  const { readTextFile } = await import('@custody/sign');
-  const text = await readTextFile(file);
-  const doc = core.parseLayoutDocument(text, file);
-  if (core.isSigstoreBundleDocument(doc)) {
-    const signed = core.signedFileFromBundle(doc, file);
-    return { doc: signed.body, signed, keyless: true };
-  }
-  if (!core.isSignedDocument(doc)) return { doc, signed: undefined, keyless: false };
-  const signed = core.parseSignedFile(text, file);
-  return { doc: signed.body, signed, keyless: false };
+  const { readLayoutDocument: read } = await import('@custody/engine/verify');
+  const { doc, signed, keyless } = await read(file);
+  return { doc, signed, keyless };
 }
 
 const KEYLESS_ONLY_FLAGS = ['identity-token-file', 'fulcio-url', 'rekor-url', 'tsa-url', 'tlog', 'signing-timeout', 'rekor-entry-type'] as const;

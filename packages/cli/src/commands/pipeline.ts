@@ -68,29 +68,10 @@ function progressPrinter(stream: NodeJS.WriteStream) {
   };
 }
 
-/** The final verification is `custody verify` itself, run in the working folder. */
+/** The final verification: the engine's verify API, in-process, in the working folder. */
 async function runVerify(req: import('@custody/engine').PipelineVerifyRequest): Promise<import('@custody/engine').PipelineVerifyOutcome> {
-  const { spawn } = await import('node:child_process');
-  const args = [process.argv[1], 'verify', '--layout', req.layoutFile, '--link-dir', req.linkDir, '--json'];
-  for (const k of req.layoutKeyFiles) args.push('--layout-key', k);
-  for (const [k, v] of Object.entries(req.params)) args.push('--param', `${k}=${v}`);
-  if (req.strictCommand) args.push('--strict-command');
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { cwd: req.workdir, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
-    child.on('error', reject);
-    child.on('close', (code) => {
-      const exitCode = code ?? 2;
-      try {
-        resolve({ exitCode, report: JSON.parse(stdout), ...(stderr.trim() ? { error: stderr.trim() } : {}) });
-      } catch {
-        resolve({ exitCode: exitCode === 0 ? 2 : exitCode, error: stderr.trim() || stdout.trim() || 'custody verify produced no report' });
-      }
-    });
-  });
+  const { verifyPipelineRun } = await import('@custody/engine/verify');
+  return verifyPipelineRun(req);
 }
 
 const runCommand: CommandModule<object, RunArgs> = {
@@ -116,20 +97,16 @@ const runCommand: CommandModule<object, RunArgs> = {
     .example('custody pipeline run root.layout --layout-key owner.pub --workdir work --param HUB_URL=file:///… ', '') as any,
   handler: async (argv) => {
     const { resolve, dirname } = await import('node:path');
-    const { readFile } = await import('node:fs/promises');
     const core = await import('@custody/core');
     const engine = await import('@custody/engine');
     const { loadPublicKey, readPassphraseFile } = await import('@custody/sign');
     const { builtinPlugins, DEFAULT_STEP_PLUGINS } = await import('../builtin-plugins.ts');
     const cwd = process.cwd();
     const params = await parseParams(argv.param);
-    let text: string;
-    try {
-      text = await readFile(argv.layout, 'utf8');
-    } catch (e) {
-      throw new core.CustodyError((e as NodeJS.ErrnoException).code === 'ENOENT' ? 'FILE_NOT_FOUND' : 'FILE_UNREADABLE', 'cannot read the layout', { file: argv.layout, cause: e });
-    }
-    const layout = core.parseSignedFile(text, argv.layout);
+    const { readLayoutFile } = await import('@custody/engine/verify');
+    const read = await readLayoutFile(argv.layout);
+    if (read.kind !== 'in-toto') throw new core.CustodyError('USAGE', 'pipeline run needs a signed in-toto layout (custody layout sign --format dsse), not an attestation-verifier layout', { file: argv.layout });
+    const layout = read.signed;
     const layoutKeyFiles = (argv['layout-key'] ?? []).map(String);
     const layoutKeys = [];
     for (const k of layoutKeyFiles) layoutKeys.push(await loadPublicKey(k));

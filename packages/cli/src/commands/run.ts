@@ -221,30 +221,8 @@ export const runCommand: CommandModule<object, RunArgs> = {
  * `custody verify` checks that — so it is not verified here.
  */
 async function readLayoutStep(file: string, name: string): Promise<unknown> {
-  const [{ readFile }, { CustodyError }] = await Promise.all([import('node:fs/promises'), import('@custody/core/errors')]);
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new CustodyError(code === 'ENOENT' ? 'FILE_NOT_FOUND' : 'FILE_UNREADABLE', code === 'ENOENT' ? 'no such file' : `cannot read: ${code}`, { file });
-  }
-  let body: unknown;
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
-  const { isSigstoreBundleDocument, signedFileFromBundle } = await import('@custody/core/verify');
-  if (isSigstoreBundleDocument(json)) body = signedFileFromBundle(json, file).body;
-  else if (json && typeof json === 'object' && ('signatures' in json || 'payload' in json)) {
-    const { parseSignedFile } = await import('@custody/core/envelope');
-    body = parseSignedFile(text, file).body;
-  } else {
-    const { parseLayoutDocument } = await import('@custody/core');
-    body = parseLayoutDocument(text, file);
-  }
+  const [{ readLayoutDocument }, { CustodyError }] = await Promise.all([import('@custody/engine/verify'), import('@custody/core/errors')]);
+  const body = (await readLayoutDocument(file)).doc;
   const steps = (body as { steps?: unknown }).steps;
   if (!Array.isArray(steps)) throw new CustodyError('SCHEMA_INVALID', 'not a layout: it has no steps', { file });
   const step = steps.find((s) => (s as { name?: unknown })?.name === name);

@@ -7,7 +7,7 @@
  * and its parameter files (JSON string → string). Pure: callers pass file texts in.
  */
 import { parse as parseYaml } from 'yaml';
-import { CustodyError } from '../errors.ts';
+import { CustodyError, type ErrorCode } from '../errors.ts';
 import { IN_TOTO_PAYLOAD_TYPE, parseSignedFile, verifySignedFile } from '../envelope.ts';
 import type { SignedFile } from '../envelope.ts';
 import { publicKeyFromSslib } from '../keys.ts';
@@ -220,7 +220,13 @@ export function stepOfAttestationFile(fileName: string): string | undefined {
 
 export interface RejectedAttestation {
   file: string;
+  /** Why, as an error code (ENVELOPE_MALFORMED, PAYLOAD_TYPE, SIGNATURE_INVALID, STATEMENT_INVALID, ...). */
+  code: ErrorCode;
   reason: string;
+}
+
+function rejectedFor(file: string, e: unknown, fallback: ErrorCode): RejectedAttestation {
+  return { file, code: e instanceof CustodyError ? e.code : fallback, reason: (e as Error).message };
 }
 
 export interface CollectedClaims {
@@ -240,34 +246,34 @@ export function collectClaims(files: readonly { name: string; text: string }[], 
   for (const f of [...files].sort((a, b) => a.name.localeCompare(b.name))) {
     const step = stepOfAttestationFile(f.name);
     if (!step) {
-      rejected.push({ file: f.name, reason: 'name is not <step>.<keyid>.json' });
+      rejected.push({ file: f.name, code: 'ENVELOPE_MALFORMED', reason: 'name is not <step>.<keyid>.json' });
       continue;
     }
     let signed: SignedFile<unknown>;
     try {
       signed = parseSignedFile(f.text, f.name);
     } catch (e) {
-      rejected.push({ file: f.name, reason: (e as Error).message });
+      rejected.push(rejectedFor(f.name, e, 'ENVELOPE_MALFORMED'));
       continue;
     }
     if (signed.format !== 'dsse') {
-      rejected.push({ file: f.name, reason: 'not a DSSE envelope' });
+      rejected.push({ file: f.name, code: 'ENVELOPE_MALFORMED', reason: 'not a DSSE envelope' });
       continue;
     }
     if (signed.envelope.payloadType !== IN_TOTO_PAYLOAD_TYPE) {
-      rejected.push({ file: f.name, reason: `payloadType is ${signed.envelope.payloadType}, not ${IN_TOTO_PAYLOAD_TYPE}` });
+      rejected.push({ file: f.name, code: 'PAYLOAD_TYPE', reason: `payloadType is ${signed.envelope.payloadType}, not ${IN_TOTO_PAYLOAD_TYPE}` });
       continue;
     }
     const signers = keys.filter((k) => verifySignedFile(signed, k));
     if (signers.length === 0) {
-      rejected.push({ file: f.name, reason: 'no valid signature by a layout functionary' });
+      rejected.push({ file: f.name, code: 'SIGNATURE_INVALID', reason: 'no valid signature by a layout functionary' });
       continue;
     }
     let statement;
     try {
       statement = validateStatement(signed.body, { file: f.name, lenient: true });
     } catch (e) {
-      rejected.push({ file: f.name, reason: (e as Error).message });
+      rejected.push(rejectedFor(f.name, e, 'STATEMENT_INVALID'));
       continue;
     }
     for (const k of signers) (claimsByStep[step] ??= []).push({ step, keyid: k.keyid, statement, source: f.name });

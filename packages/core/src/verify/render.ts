@@ -46,8 +46,8 @@ function printable(s: string): string {
   return s.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
 
-function verdictMark(v: 'pass' | 'fail'): Mark {
-  return v === 'pass' ? 'pass' : 'fail';
+function verdictMark(v: 'pass' | 'fail' | 'skipped'): Mark {
+  return v === 'pass' ? 'pass' : v === 'skipped' ? 'skip' : 'fail';
 }
 
 const RULE_MARK: Record<string, Mark> = { pass: 'pass', fail: 'fail', warn: 'warn', 'no-claim': 'skip', skipped: 'skip' };
@@ -105,6 +105,7 @@ class Renderer {
         return;
       case 'artifact-rules':
       case 'inspection-rules': {
+        if (c.verdict === 'skipped') { out.push(`${indent}${m} rules        ${printable(c.message)}`); return; }
         const rules = c.rules ?? [];
         out.push(`${indent}${m} ${c.side === 'materials' ? 'materials' : 'products '}    ${rules.length ? '' : '(no rules)'}`.trimEnd());
         for (const r of rules) {
@@ -119,7 +120,7 @@ class Renderer {
         this.predicates(c, indent, out);
         return;
       case 'inspection':
-        out.push(`${indent}${m} run          ${printable((c.command ?? []).join(' '))}  → exit ${c.exitCode}`);
+        out.push(`${indent}${m} run          ${printable((c.command ?? []).join(' '))}  → ${c.verdict === 'skipped' ? printable(c.message) : `exit ${c.exitCode}`}`);
         return;
       default:
         out.push(`${indent}${m} ${c.check.padEnd(12)} ${printable(c.message)}`);
@@ -206,7 +207,7 @@ class Renderer {
           break;
         }
         case 'inspection':
-          parts.push(`ran ${printable((c.command ?? []).join(' '))} → exit ${c.exitCode}`);
+          parts.push(c.verdict === 'skipped' ? `NOT run: ${printable((c.command ?? []).join(' '))}` : `ran ${printable((c.command ?? []).join(' '))} → exit ${c.exitCode}`);
           break;
         case 'sublayout':
           parts.push(`sublayout: ${printable(c.message)}`);
@@ -270,7 +271,8 @@ export function renderVerdictLine(report: VerificationReport, opts: Pick<TreeOpt
     return `${st.paint('1;31', `FAILED ${f.code}`)} at ${f.check}${f.step ? ` (${printable(f.step)})` : ''}: ${printable(f.message)}`;
   }
   const w = report.warnings.length;
-  return `${st.paint('1;32', 'PASSED')}${w ? st.yellow(` with ${w} warning${w === 1 ? '' : 's'}`) : ''}`;
+  const skipped = report.inspectionsSkipped?.length ? st.yellow(` (inspections NOT run: ${report.inspectionsSkipped.map(printable).join(', ')})`) : '';
+  return `${st.paint('1;32', 'PASSED')}${w ? st.yellow(` with ${w} warning${w === 1 ? '' : 's'}`) : ''}${skipped}`;
 }
 
 export function renderVerificationTree(report: VerificationReport, title = 'custody verify', opts: TreeOptions = {}): string {

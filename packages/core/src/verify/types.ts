@@ -95,6 +95,12 @@ export interface VerifyInput {
   links: LinkSource;
   runInspection?: InspectionRunner;
   /**
+   * Do not run the layout's inspections (an admission webhook has no working folder): each is
+   * reported with verdict 'skipped', never 'pass', as are the inspection rules that need it,
+   * and the report lists them in `inspectionsSkipped`.
+   */
+  skipInspections?: boolean;
+  /**
    * Attestations beside the links: link Statements (counted as the step's links, also by
    * keyless functionaries) and the claims expectedPredicates rules read (step 10).
    */
@@ -125,7 +131,8 @@ export interface SignerEntry {
 
 export interface Check {
   check: CheckName;
-  verdict: 'pass' | 'fail';
+  /** 'skipped': not evaluated (inspections the caller chose not to run); never counts as a pass. */
+  verdict: 'pass' | 'fail' | 'skipped';
   /** Step or inspection the check is about. */
   step?: string;
   message: string;
@@ -171,6 +178,8 @@ export interface VerificationReport {
   checks: Check[];
   /** attestation-verifier layouts: false when the layout carries no signature at all. */
   layoutSigned?: boolean;
+  /** Inspections not run (VerifyInput.skipInspections): the verdict does not cover them. */
+  inspectionsSkipped?: string[];
   /** 'attestation-verifier' when the layout was read in that format. */
   layoutFormat?: 'in-toto' | 'attestation-verifier';
 }

@@ -68,6 +68,9 @@ interface StepLink { keyid: string; file: string; link: LinkBody }
 interface RunContext {
   now: Date;
   runInspection?: InspectionRunner;
+  skipInspections?: boolean;
+  /** Names of the inspections not run (skipInspections). */
+  skipped: string[];
   warnings: string[];
   params?: Record<string, string>;
   strictCommand?: boolean;
@@ -466,6 +469,11 @@ async function verifyLayoutBody(layout: LayoutBody, source: LinkSource, stepName
 
   // 11: inspections (run by the caller), all before any inspection rule
   for (const inspection of layout.inspect) {
+    if (ctx.skipInspections) {
+      checks.push({ check: 'inspection', verdict: 'skipped', step: inspection.name, command: inspection.run, message: 'not run: the caller skipped inspections' });
+      ctx.skipped.push(inspection.name);
+      continue;
+    }
     if (!ctx.runInspection) throw new CustodyError('USAGE', `layout has inspection ${inspection.name} but no inspection runner was given`);
     const result = await ctx.runInspection(inspection);
     const base = { step: inspection.name, command: inspection.run, exitCode: result.exitCode };
@@ -478,7 +486,13 @@ async function verifyLayoutBody(layout: LayoutBody, source: LinkSource, stepName
     ruleLinks.set(inspection.name, { materials: result.materials, products: result.products });
   }
   // 12: inspection rules may MATCH against steps and inspections
-  for (const inspection of layout.inspect) applyItemRules(inspection.name, inspection, ruleLinks, 'inspection-rules', checks);
+  for (const inspection of layout.inspect) {
+    if (ctx.skipInspections) {
+      checks.push({ check: 'inspection-rules', verdict: 'skipped', step: inspection.name, message: 'not evaluated: the inspection was not run' });
+      continue;
+    }
+    applyItemRules(inspection.name, inspection, ruleLinks, 'inspection-rules', checks);
+  }
 
   return { summary: summaryLink(layout, reduced, stepName) };
 }
@@ -557,7 +571,7 @@ function applyItemRules(
  */
 export async function verifySupplyChain(input: VerifyInput): Promise<VerificationReport> {
   const checks: Check[] = [];
-  const ctx: RunContext = { now: input.now, runInspection: input.runInspection, warnings: [], params: input.params, strictCommand: input.strictCommand };
+  const ctx: RunContext = { now: input.now, runInspection: input.runInspection, skipInspections: input.skipInspections === true, skipped: [], warnings: [], params: input.params, strictCommand: input.strictCommand };
   const file = input.layoutFile ?? 'layout';
   try {
     if (!isPlainObject(input.layout.body) || input.layout.body._type !== 'layout') {
@@ -594,7 +608,7 @@ export async function verifySupplyChain(input: VerifyInput): Promise<Verificatio
       att = { ext, collected: { claimsByStep: {}, rejected: [] } };
     }
     await verifyLayoutBody(layout, input.links, '', ctx, checks, att);
-    return { verdict: 'pass', failure: null, warnings: ctx.warnings, checks };
+    return { verdict: 'pass', failure: null, warnings: ctx.warnings, checks, ...(ctx.skipped.length ? { inspectionsSkipped: ctx.skipped } : {}) };
   } catch (e) {
     if (!(e instanceof Failed)) throw e;
     return {
@@ -602,6 +616,7 @@ export async function verifySupplyChain(input: VerifyInput): Promise<Verificatio
       failure: { code: e.code, check: e.check, ...(e.step !== undefined ? { step: e.step } : {}), message: e.message },
       warnings: ctx.warnings,
       checks,
+      ...(ctx.skipped.length ? { inspectionsSkipped: ctx.skipped } : {}),
     };
   }
 }

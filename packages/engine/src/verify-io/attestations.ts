@@ -37,26 +37,27 @@ export function stepOfAttestationName(name: string): string | undefined {
   return m ? m[1] : undefined;
 }
 
-/** Attestation files directly in `dir` (a missing folder holds none), sorted by name. */
-export async function readLinkDirAttestations(dir: string): Promise<AttestationFile[]> {
+/** Attestation files directly in `dir` (a missing folder holds none), sorted by name; named as `join(display, name)`. */
+export async function readLinkDirAttestations(dir: string, display = dir): Promise<AttestationFile[]> {
   let names: string[];
   try {
     names = await readdir(dir);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') return [];
-    throw new CustodyError('FILE_UNREADABLE', `cannot read the folder: ${code ?? (e as Error).message}`, { file: dir, cause: e });
+    throw new CustodyError('FILE_UNREADABLE', `cannot read the folder: ${code ?? (e as Error).message}`, { file: display, cause: e });
   }
   const out: AttestationFile[] = [];
   for (const name of names.sort()) {
     const step = stepOfAttestationName(name);
     if (!step || name.startsWith('.')) continue;
     const path = join(dir, name);
+    const shown = join(display, name);
     try {
-      out.push({ step, name: path, text: await readFile(path, 'utf8') });
+      out.push({ step, name: shown, text: await readFile(path, 'utf8') });
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'EISDIR') continue;
-      throw new CustodyError('FILE_UNREADABLE', `cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { file: path, cause: e });
+      throw new CustodyError('FILE_UNREADABLE', `cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { file: shown, cause: e });
     }
   }
   return out;

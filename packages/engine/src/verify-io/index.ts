@@ -12,16 +12,19 @@ import { CustodyError } from '@custody/core';
 import type { InspectionBody, InspectionResult, InspectionRunner, LinkSource } from '@custody/core';
 import { recordArtifacts } from '../hashing/artifacts.ts';
 
-/** Link files relative to `dir`; a missing file (or a folder in its place) reads as undefined. */
-export async function directoryLinkSource(dir: string): Promise<LinkSource> {
+/**
+ * Link files relative to `dir`; a missing file (or a folder in its place) reads as undefined.
+ * `display` names the folder in errors (default: `dir`).
+ */
+export async function directoryLinkSource(dir: string, display = dir): Promise<LinkSource> {
   const root = resolve(dir);
   let st;
   try {
     st = await stat(root);
   } catch {
-    throw new CustodyError('FILE_NOT_FOUND', 'link directory does not exist', { file: dir });
+    throw new CustodyError('FILE_NOT_FOUND', 'link directory does not exist', { file: display });
   }
-  if (!st.isDirectory()) throw new CustodyError('FILE_NOT_FOUND', 'link directory is not a directory', { file: dir });
+  if (!st.isDirectory()) throw new CustodyError('FILE_NOT_FOUND', 'link directory is not a directory', { file: display });
   return {
     async read(relPath: string): Promise<string | undefined> {
       try {
@@ -30,7 +33,7 @@ export async function directoryLinkSource(dir: string): Promise<LinkSource> {
         const code = (e as NodeJS.ErrnoException).code;
         // The reference skips any IOError when it looks for a link file.
         if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'EISDIR' || code === 'EACCES') return undefined;
-        throw new CustodyError('FILE_UNREADABLE', `cannot read: ${code ?? (e as Error).message}`, { file: join(dir, relPath), cause: e });
+        throw new CustodyError('FILE_UNREADABLE', `cannot read: ${code ?? (e as Error).message}`, { file: join(display, relPath), cause: e });
       }
     },
   };
