@@ -12,7 +12,8 @@ export const builtinPlugins = new PluginRegistry()
   .register('dataset', () => import('@custody/plugin-dataset'))
   .register('bias', () => import('@custody/plugin-bias'))
   .register('cyclonedx', () => import('@custody/plugin-cyclonedx'))
-  .register('sbom', () => import('@custody/plugin-sbom'));
+  .register('sbom', () => import('@custody/plugin-sbom'))
+  .register('vulns', () => import('@custody/plugin-vulns'));
 
 /** What `custody run` attests when neither the config nor the layout step names plugins. */
 export const DEFAULT_STEP_PLUGINS = ['git', 'environment', 'command-run'];

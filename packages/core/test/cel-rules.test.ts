@@ -91,3 +91,15 @@ test('parameter substitution: nested references, bad names, self and cyclic refe
   assert.throws(() => substituteParams('{a}', { a: 'x{a}' }), /refers to itself/);
   assert.throws(() => substituteParams('{a}', { a: '{b}', b: '{a}' }), /cycle/);
 });
+
+test('now is the verification time passed in: evidence age is a rule, and without now the rule errors', () => {
+  const rule = compileRule("now - timestamp(predicate.db.lastUpdate) <= duration('72h')");
+  const claim = { subject: [], predicateType: 't', predicate: { db: { lastUpdate: '2026-03-01T00:00:00Z' } } };
+  assert.equal(evaluateRule(rule, { ...claim, now: new Date('2026-03-03T23:59:59Z') }).verdict, 'pass');
+  const late = evaluateRule(rule, { ...claim, now: new Date('2026-03-04T00:00:01Z') });
+  assert.equal(late.verdict, 'fail');
+  assert.deepEqual(late.observed, { now: '2026-03-04T00:00:01Z', 'predicate.db.lastUpdate': '2026-03-01T00:00:00Z' });
+  const unbound = evaluateRule(rule, claim);
+  assert.equal(unbound.verdict, 'error');
+  assert.deepEqual(lintRule('now > timestamp("2020-01-01T00:00:00Z")'), []);
+});

@@ -104,6 +104,7 @@ export function buildSbom(input: SbomInput): SbomResult {
     c.properties.add(new Models.Property('custody:package:foundIn', p.foundIn));
     if (p.foundInSha256) c.properties.add(new Models.Property('custody:package:foundInSha256', p.foundInSha256));
     if (p.arch) c.properties.add(new Models.Property('custody:package:arch', p.arch));
+    if (p.sourceName) c.properties.add(new Models.Property('custody:package:source', p.sourceName));
     if (p.pinned !== undefined) c.properties.add(new Models.Property('custody:python:pinned', String(p.pinned)));
     if (p.pinnedBy) c.properties.add(new Models.Property('custody:python:pinnedBy', p.pinnedBy));
     bom.components.add(c);

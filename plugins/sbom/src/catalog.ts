@@ -25,6 +25,8 @@ export interface CatalogPackage {
   /** sha256 of that metadata file. */
   foundInSha256?: string;
   arch?: string;
+  /** dpkg: the source package (advisories for Debian name source packages). */
+  sourceName?: string;
   /** Python: the requirements file line that pins it exactly (`name==version`). */
   pinnedBy?: string;
   /** Python: true when a requirements file pins this exact version. */
@@ -121,8 +123,9 @@ function dpkgPackages(tree: Tree, distro: Distro | undefined): CatalogPackage[] 
       const qualifiers: Record<string, string> = {};
       if (arch) qualifiers.arch = arch;
       if (distro?.versionId) qualifiers.distro = `${distro.id}-${distro.versionId}`;
+      const source = first(h, 'source')?.split(' ')[0];
       out.push({
-        ecosystem: 'deb', name, version, arch,
+        ecosystem: 'deb', name, version, arch, ...(source && source !== name ? { sourceName: source } : {}),
         purl: purl('deb', ns, name, version, qualifiers),
         license: { names: copyright ? debianCopyrightLicenses(copyright) : [] },
         foundIn: f.path, foundInSha256: f.sha256,

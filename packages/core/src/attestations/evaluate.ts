@@ -122,6 +122,8 @@ export interface EvaluateOptions {
   artifactRules?: boolean;
   /** Fail a step that has no claims at all (attestation-verifier does). Default: same as artifactRules. */
   requireClaims?: boolean;
+  /** The verification time, bound as `now` in rules. */
+  now?: Date;
 }
 
 /**
@@ -171,7 +173,7 @@ function evaluateClaim(
   claim: VerifiedClaim,
   compiled: Map<ExpectedAttribute, CompiledRule>,
   claimsByStep: ClaimsByStep,
-  opts: Required<Pick<EvaluateOptions, 'artifactRules'>> & { params: Readonly<Record<string, string>> },
+  opts: Required<Pick<EvaluateOptions, 'artifactRules'>> & { params: Readonly<Record<string, string>>; now?: Date },
   warnings: string[],
 ): ClaimEntry {
   const entry: ClaimEntry = {
@@ -195,6 +197,7 @@ function evaluateClaim(
     subject: claim.statement.subject as unknown[],
     predicateType: claim.statement.predicateType,
     predicate: (claim.statement.predicate ?? {}) as Record<string, unknown>,
+    now: opts.now,
   };
   for (const attr of ep.expectedAttributes ?? []) {
     const rule = compiled.get(attr)!;
@@ -292,7 +295,7 @@ export function evaluateAttestationSteps(
       }
       let firstFailure: { artifact: boolean; message: string } | undefined;
       for (const [keyid, mine] of byKey) {
-        const results = mine.map((c) => evaluateClaim(step, ep, c, compiled, claimsByStep, { artifactRules, params }, warnings));
+        const results = mine.map((c) => evaluateClaim(step, ep, c, compiled, claimsByStep, { artifactRules, params, now: options.now }, warnings));
         entry.claims.push(...results);
         const bad = results.find((r) => r.verdict === 'fail');
         if (!bad) entry.accepted.push(keyid);

@@ -10,13 +10,19 @@ import type { CelEnv } from '@bufbuild/cel';
 import { strings } from '@bufbuild/cel/ext';
 import { CustodyError } from '../errors.ts';
 
-/** The variables a rule may read. */
-export const RULE_VARIABLES = ['subject', 'predicateType', 'predicate'] as const;
+/**
+ * The variables a rule may read. `now` is the verification time as a CEL timestamp (passed in
+ * by the caller, never read from a clock here), so `now - timestamp(predicate.x) < duration('72h')`
+ * can bound the age of evidence.
+ */
+export const RULE_VARIABLES = ['subject', 'predicateType', 'predicate', 'now'] as const;
 
 export interface RuleInput {
   subject: unknown[];
   predicateType: string;
   predicate: Record<string, unknown>;
+  /** The verification time; without it a rule reading `now` errors. */
+  now?: Date;
 }
 
 export interface RuleLocation {
@@ -187,6 +193,14 @@ const MISSING = /field not found|no such key|no such attribute|unresolved attrib
 
 /** Plain JSON view of a CEL value (bigint → number when safe, CEL lists/maps → arrays/objects). */
 export function celToJson(v: unknown): unknown {
+  // timestamps and durations are protobuf messages (reflected: the message is inside)
+  const msg = v && typeof v === 'object' ? ((v as { message?: { $typeName?: unknown } }).message ?? v) : undefined;
+  const typeName = (msg as { $typeName?: unknown } | undefined)?.$typeName;
+  if (typeName === 'google.protobuf.Timestamp' || typeName === 'google.protobuf.Duration') {
+    const { seconds, nanos } = msg as unknown as { seconds: bigint; nanos: number };
+    if (typeName === 'google.protobuf.Duration') return `${Number(seconds) + nanos / 1e9}s`;
+    return new Date(Number(seconds) * 1000 + Math.floor(nanos / 1e6)).toISOString().replace('.000Z', 'Z');
+  }
   if (typeof v === 'bigint') return Number.isSafeInteger(Number(v)) ? Number(v) : v.toString();
   if (v instanceof Uint8Array) return Buffer.from(v).toString('base64');
   if (isCelList(v)) return [...v].map(celToJson);
@@ -218,6 +232,19 @@ function observe(rule: CompiledRule, bindings: Record<string, unknown>): Record<
   return out;
 }
 
+const timestampOf = new Map<string, unknown>();
+/** A CEL timestamp value, made by CEL's own timestamp() (the package exports no constructor). */
+function celTimestamp(d: Date): unknown {
+  const iso = d.toISOString();
+  let v = timestampOf.get(iso);
+  if (v === undefined) {
+    v = (plan(env(), parse(`timestamp(${JSON.stringify(iso)})`)) as unknown as Evaluator)({});
+    if (timestampOf.size > 64) timestampOf.clear();
+    timestampOf.set(iso, v);
+  }
+  return v;
+}
+
 /** Evaluates a compiled rule over one attestation. Never throws. */
 export function evaluateRule(rule: CompiledRule, input: RuleInput): RuleOutcome {
   const bindings: Record<string, unknown> = {
@@ -225,6 +252,7 @@ export function evaluateRule(rule: CompiledRule, input: RuleInput): RuleOutcome 
     predicateType: input.predicateType,
     predicate: input.predicate ?? {},
   };
+  if (input.now) bindings.now = celTimestamp(input.now);
   let result: unknown;
   try {
     result = rule.run(bindings);

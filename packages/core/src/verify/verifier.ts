@@ -507,7 +507,7 @@ async function checkPredicateRules(layout: LayoutBody, att: Attestations, ctx: R
   }
   if (policies.length === 0) return;
   const { evaluateAttestationSteps } = await loadPredicateRules();
-  const report = evaluateAttestationSteps({ steps: policies }, att.collected.claimsByStep, { params: ctx.params });
+  const report = evaluateAttestationSteps({ steps: policies }, att.collected.claimsByStep, { params: ctx.params, now: ctx.now });
   ctx.warnings.push(...report.warnings);
   for (const entry of report.steps) {
     const rejected = rejectedOf(att, entry.step);
