@@ -75,7 +75,8 @@ export function ociRegistryAccess(opts: { fetch?: typeof fetch } = {}): Registry
           const name = safeAttestationName(p.annotations[ANNOTATIONS.fileName]);
           // An attestation without a usable name cannot be placed for a step: it proves nothing.
           if (!name) continue;
-          out.push({ name, text: p.bytes.toString('utf8'), origin: `oci://${ref.name}@${p.manifestDigest}` });
+          // The origin ends in the file name: readers tell a Sigstore bundle by its name's suffix.
+          out.push({ name, text: p.bytes.toString('utf8'), origin: `oci://${ref.name}@${p.manifestDigest}#${name}` });
         }
         return out;
       } catch (e) {

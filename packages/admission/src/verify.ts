@@ -3,6 +3,8 @@
  * function from (policy, image digest, pulled attestation files, now) to the verification
  * report. The server takes it injected (tests give their own); `engineVerify` is the real one.
  */
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import { CustodyError } from '@custody/core/errors';
 import type { VerificationReport } from '@custody/core';
 import type { LoadedPolicy } from './config.ts';
@@ -36,76 +38,48 @@ export type VerifyFunction = (req: VerifyRequest) => Promise<VerifyResult>;
 const LINK_NAME = /^(.+?)\.([0-9a-f]{8})\.link$/;
 
 /**
- * The verify of `custody verify`, in process, over files pulled from a registry: the layout's
- * links and attestations come from `attestations`; inspections are not run. When the layout has
- * inspections, the verifier reaches them only after every step check passed, so stopping there
- * means "everything but the inspections passed" — which is reported as a skip, never a pass.
- * Then the image digest must be a product of the layout's last step.
+ * The engine's verify (`verifyFromDisk`, what `custody verify` runs), in process, over files
+ * pulled from a registry: links and attestations are given (nothing is read from a link folder
+ * or store), inspections are not run (reported as skipped, never passed). Then the image digest
+ * must be what the layout's last step produced.
  */
 export const engineVerify: VerifyFunction = async (req) => {
-  const [{ verifySupplyChain }, { createAttestationCollector, stepOfAttestationName }] = await Promise.all([
-    import('@custody/core/verify'), import('@custody/engine/verify-io/attestations'),
-  ]);
+  const { verifyFromDisk } = await import('@custody/engine/verify');
   const links = new Map<string, PulledFile>();
-  const bundles: { step: string; name: string; text: string; origin: string }[] = [];
-  const inputsRead: VerifyInputRead[] = [];
+  const attestations: PulledFile[] = [];
   for (const f of req.attestations) {
-    const link = LINK_NAME.exec(f.name);
-    if (link) {
-      // Two different files pushed under one link name: neither is preferred (push order is
-      // attacker-controlled); the step sees none, so the verification fails closed.
-      const prior = links.get(f.name);
-      if (prior && prior.text !== f.text) links.set(f.name, { ...f, text: '' });
-      else links.set(f.name, f);
+    if (!LINK_NAME.test(f.name)) {
+      attestations.push(f);
       continue;
     }
-    const step = stepOfAttestationName(f.name);
-    if (step) bundles.push({ step, name: f.name, text: f.text, origin: f.origin });
+    // Two different files pushed under one link name: neither is preferred (push order is
+    // attacker-controlled); the step sees none, so the verification fails closed.
+    const prior = links.get(f.name);
+    links.set(f.name, prior && prior.text !== f.text ? { ...f, text: '' } : f);
   }
-  const read = (f: PulledFile, step?: string) => inputsRead.push({ name: f.name, uri: f.origin, bytes: Buffer.from(f.text, 'utf8'), ...(step ? { step } : {}) });
-  const skipped: string[] = [];
-  // The verifier runs inspections only after every step check passed. The runner answers the
-  // first one with a non-zero exit (the verifier then stops there with its report so far), and
-  // that stop is turned into "passed except the inspections, which were not run".
-  let reachedInspections = false;
-  let report = await verifySupplyChain({
-    layout: req.policy.layout,
-    layoutKeys: req.policy.layoutKeys,
+  const given = [...links.values()].filter((f) => f.text !== '');
+  const r = await verifyFromDisk({
+    layout: req.policy.layoutPath,
+    layoutPublicKeys: req.policy.layoutKeys,
+    ...(req.policy.params ? { params: req.policy.params } : {}),
+    links: given,
+    attestations,
+    runInspections: false,
     now: req.now,
-    params: req.policy.params,
-    layoutFile: req.policy.layoutPath,
-    links: {
-      async read(rel) {
-        const f = links.get(rel);
-        if (!f || f.text === '') return undefined;
-        read(f, LINK_NAME.exec(rel)?.[1]);
-        return f.text;
-      },
-    },
-    attestations: createAttestationCollector({
-      layoutFile: req.policy.layoutPath,
-      now: req.now,
-      files: async () => {
-        for (const b of bundles) read(b, b.step);
-        return bundles;
-      },
-    }),
-    runInspection: async () => {
-      reachedInspections = true;
-      return { exitCode: 125, materials: {}, products: {}, stdout: '', stderr: 'not run at admission' };
-    },
   });
-  if (reachedInspections && report.verdict === 'fail' && report.failure?.check === 'inspection') {
-    skipped.push(...req.policy.inspectionNames);
-    report = { ...report, verdict: 'pass', failure: null, checks: report.checks.filter((c) => c.check !== 'inspection') };
+  // The verdict is cached under the loaded layout's digest: it must be about those bytes.
+  const bytes = await readFile(req.policy.layoutPath).catch(() => Buffer.alloc(0));
+  if (`sha256:${createHash('sha256').update(bytes).digest('hex')}` !== req.policy.layoutDigest) {
+    throw new CustodyError('CONFIG_INVALID', 'the layout file changed while it was being verified; the next reload picks it up', { file: req.policy.layoutPath });
   }
+  let report = r.report;
   if (report.verdict === 'pass') {
     const mismatch = subjectMismatch(req, report, links);
     if (mismatch) {
-      report = { ...report, verdict: 'fail', failure: { code: 'SUBJECT_MISMATCH' as never, check: 'artifact-rules', ...(req.policy.lastStep ? { step: req.policy.lastStep } : {}), message: mismatch } };
+      report = { ...report, verdict: 'fail', failure: { code: 'SUBJECT_MISMATCH', check: 'artifact-rules', ...(req.policy.lastStep ? { step: req.policy.lastStep } : {}), message: mismatch } };
     }
   }
-  return { report, inputsRead, inspectionsSkipped: skipped };
+  return { report, inputsRead: r.inputsRead, inspectionsSkipped: report.inspectionsSkipped ?? [] };
 };
 
 /**
@@ -147,4 +121,3 @@ function linkProducts(text: string): [string, string | undefined][] {
   return [];
 }
 
-export { CustodyError };
