@@ -13,7 +13,8 @@ export const builtinPlugins = new PluginRegistry()
   .register('bias', () => import('@custody/plugin-bias'))
   .register('cyclonedx', () => import('@custody/plugin-cyclonedx'))
   .register('sbom', () => import('@custody/plugin-sbom'))
-  .register('vulns', () => import('@custody/plugin-vulns'));
+  .register('vulns', () => import('@custody/plugin-vulns'))
+  .register('trace', () => import('@custody/plugin-trace'));
 
 /** What `custody run` attests when neither the config nor the layout step names plugins. */
 export const DEFAULT_STEP_PLUGINS = ['git', 'environment', 'command-run'];

@@ -5,6 +5,7 @@
  * Pure: parsing and validation only.
  */
 import { CustodyError } from './errors.ts';
+import { jcs } from './canonical.ts';
 
 export const STATEMENT_TYPE_V1 = 'https://in-toto.io/Statement/v1';
 /** Older statements (the npm example of attestation-verifier) still say v0.1. */
@@ -230,4 +231,17 @@ export function statementArtifacts(st: Statement): StatementArtifacts {
     default:
       return { materials: st.subject, products: [], source: 'subject' };
   }
+}
+
+/**
+ * The digest that names a step's link as a Statement subject (run-level evidence such as a
+ * runtime trace): sha256 of the RFC 8785 canonical JSON of the link body
+ * (`_type, name, command, materials, products, byproducts, environment`). It is the same
+ * whether the link was written as a metablock, a DSSE envelope or a bundle, because it is
+ * computed over the body, not the file. `sha256` is passed in to keep this module free of I/O
+ * and platform crypto.
+ */
+export function linkSubject(link: LinkLike, sha256: (text: string) => string): ResourceDescriptor {
+  const { name, command, materials, products, byproducts, environment } = link;
+  return { name: `${name}.link`, digest: { sha256: sha256(jcs({ _type: 'link', name, command, materials, products, byproducts, environment })) } };
 }

@@ -16,7 +16,7 @@ import { AsyncSeriesHook } from 'tapable';
 import { CustodyError, isCustodyError } from '@custody/core';
 import type { ArtifactMap, LinkBody } from '@custody/core';
 import type { Signer } from '@custody/sign';
-import { PHASES, type CustodyPlugin, type Phase, type Predicate, type StepContext, type StepHooks, type StepLogger } from './types.ts';
+import { PHASES, type CommandWrapper, type CustodyPlugin, type Phase, type Predicate, type StepContext, type StepHooks, type StepLogger } from './types.ts';
 import { validatePredicate } from './plugins/validate.ts';
 import type { LoadedPlugin } from './plugins/load.ts';
 import { attestationWriterFor, type AttestationWriter } from './attestation.ts';
@@ -103,6 +103,8 @@ export interface StepState {
   pending: { path: string; data: string }[];
   written: string[];
   attestationWriter: AttestationWriter;
+  /** Set by a tracer plugin through `ctx.wrapCommand`. */
+  commandWrapper?: CommandWrapper;
 }
 
 const SILENT: StepLogger = { info() {}, warn() {}, debug() {} };
@@ -118,7 +120,7 @@ function prefixed(logger: StepLogger, name: string): StepLogger {
 /** The plugin's own view: shared step fields read/write through to the step, its own options and emit. */
 function scopedContext(shared: StepContext, options: Record<string, unknown>, emit: (p: Predicate) => void, logger: StepLogger): StepContext {
   const ctx = { options, emit, logger } as StepContext;
-  for (const key of ['stepName', 'layoutStep', 'workdir', 'signal', 'command', 'materials', 'products', 'execution'] as const) {
+  for (const key of ['stepName', 'layoutStep', 'workdir', 'signal', 'command', 'materials', 'products', 'execution', 'wrapCommand'] as const) {
     Object.defineProperty(ctx, key, {
       enumerable: true,
       get: () => shared[key],
@@ -131,7 +133,8 @@ function scopedContext(shared: StepContext, options: Record<string, unknown>, em
 }
 
 function pluginFailure(plugin: CustodyPlugin, phase: string, e: unknown): CustodyError {
-  if (isCustodyError(e) && (e.code === 'PREDICATE_INVALID' || e.code === 'PLUGIN_FAILED')) return e;
+    // COMMAND_NOT_FOUND: a tracer that wraps the command reports a missing command as custody does
+  if (isCustodyError(e) && (e.code === 'PREDICATE_INVALID' || e.code === 'PLUGIN_FAILED' || e.code === 'COMMAND_NOT_FOUND')) return e;
   const why = e instanceof Error ? e.message.split('\n')[0] : String(e);
   // keep the file the plugin named, so the one stderr line still says which input was bad
   return new CustodyError('PLUGIN_FAILED', `plugin '${plugin.name}' failed in ${phase}: ${why}`, { cause: e, ...(isCustodyError(e) && e.file ? { file: e.file } : {}) });
@@ -189,6 +192,10 @@ export async function runStep(given: StepOptions): Promise<StepResult> {
     products: {},
     emit() {
       throw new CustodyError('PLUGIN_FAILED', 'only plugins can emit predicates');
+    },
+    wrapCommand(wrapper) {
+      if (state.commandWrapper) throw new CustodyError('PLUGIN_FAILED', `the command is already wrapped by ${state.commandWrapper.by}; ${wrapper.by} cannot wrap it too`);
+      state.commandWrapper = wrapper;
     },
   };
   const state: StepState = {

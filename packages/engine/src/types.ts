@@ -17,6 +17,23 @@ export interface Predicate {
   predicate: Record<string, unknown>;
   /** Defaults to the step's products. */
   subject?: ResourceDescriptor[];
+  /**
+   * Run-level evidence: the subject is the step's link itself (`<step>.link`, sha256 of the
+   * link body's RFC 8785 canonical JSON, see `linkDigest`), filled in when the link is signed.
+   */
+  subjectIsLink?: boolean;
+}
+
+/**
+ * A plugin that must run the step's command itself (a tracer) wraps it instead: the engine
+ * still runs the command exactly once, as `argv(command)`, and the link still records
+ * `command`. One wrapper per step; register it before `execute` (e.g. in `material`).
+ */
+export interface CommandWrapper {
+  /** The wrapping plugin, for error messages. */
+  by: string;
+  /** The argv actually run for the step's command. */
+  argv(command: readonly string[]): string[];
 }
 
 export interface StepLogger {
@@ -49,6 +66,8 @@ export interface StepContext {
   products: ArtifactMap;
   execution?: StepExecution;
   emit(p: Predicate): void;
+  /** Run the command wrapped (see CommandWrapper); a second wrapper fails the step. */
+  wrapCommand(wrapper: CommandWrapper): void;
 }
 
 export type StepHook = AsyncSeriesHook<[StepContext]>;

@@ -28,6 +28,37 @@ async function readBytes(path: string, what: string): Promise<Buffer> {
 }
 
 /**
+ * A DSSE envelope that is no Sigstore bundle (`payload`, `payloadType`, `signatures`, no
+ * `mediaType`): verified with the key over PAE of the raw payload. undefined: not an envelope.
+ */
+async function verifyBareDsse(
+  text: Buffer, file: string, key: unknown, artifact: import('@custody/sign').ArtifactInput | undefined, byIdentity: boolean,
+): Promise<{ payloadType: string; predicateType?: string } | undefined> {
+  let data: unknown;
+  try {
+    data = JSON.parse(text.toString('utf8'));
+  } catch {
+    return undefined;
+  }
+  if (!data || typeof data !== 'object' || 'mediaType' in data || !('payload' in data) || !('payloadType' in data)) return undefined;
+  const core = await import('@custody/core');
+  if (byIdentity || !key || !('keyid' in (key as object))) throw new core.CustodyError('USAGE', 'a bare DSSE envelope is verified with --key (an in-toto public key); it carries no certificate', { file });
+  const signed = core.parseSignedFile(text.toString('utf8'), file);
+  if (signed.format !== 'dsse') return undefined;
+  if (!core.verifySignedFile(signed, key as import('@custody/core').PublicKey)) {
+    throw new core.CustodyError('SIGNATURE_INVALID', `DSSE envelope is not signed by ${(key as { keyid: string }).keyid.slice(0, 8)}`, { file });
+  }
+  const body = signed.body as { predicateType?: unknown; subject?: unknown };
+  if (artifact) {
+    const { createHash } = await import('node:crypto');
+    const want = 'sha256' in artifact ? artifact.sha256 : createHash('sha256').update(artifact.bytes).digest('hex');
+    const subjects = Array.isArray(body.subject) ? body.subject as { digest?: { sha256?: string } }[] : [];
+    if (!subjects.some((x) => x.digest?.sha256 === want)) throw new core.CustodyError('DIGEST_MISMATCH', `no subject of the statement has sha256 ${want}`, { file });
+  }
+  return { payloadType: signed.envelope.payloadType, ...(typeof body.predicateType === 'string' ? { predicateType: body.predicateType } : {}) };
+}
+
+/**
  * `custody verify-bundle` checks one Sigstore bundle by itself, offline. Its flags follow the
  * sigstore-conformance CLI protocol (`--bundle FILE ... FILE_OR_DIGEST`), so custody can be the
  * suite's verify entrypoint; `custody verify-bundle BUNDLE --artifact F` is the short form.
@@ -114,6 +145,13 @@ export const verifyBundleCommand: CommandModule<object, VerifyBundleArgs> = {
       }
       const trustedRoot = argv['trusted-root'] !== undefined ? await sign.loadTrustedRoot(argv['trusted-root']) : undefined;
       const bundleText = await readBytes(bundlePath, 'bundle');
+      // a bare DSSE envelope (`custody run --format dsse` writes *.att.json): key-signed only
+      const dsse = await verifyBareDsse(bundleText, bundlePath, key, artifact, identity !== undefined);
+      if (dsse) {
+        if (argv.json) process.stdout.write(`${JSON.stringify({ verified: true, content: 'dsseEnvelope', payloadType: dsse.payloadType, identity: null, signingTimes: [], predicateType: dsse.predicateType }, null, 2)}\n`);
+        else process.stdout.write(`verified: DSSE envelope (${dsse.payloadType}) signed by the given key\n`);
+        return;
+      }
       const result = sign.verifySigstoreBundle(bundleText, { key, trustedRoot, identity, artifact, file: bundlePath });
 
       const what = result.content === 'messageSignature' ? 'message signature' : `DSSE envelope (${result.payloadType})`;

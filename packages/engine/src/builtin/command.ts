@@ -15,7 +15,8 @@ export function commandPlugin(hooks: StepHooks, state: StepState): void {
       return;
     }
     const { execa } = await import('execa');
-    const [file, ...args] = ctx.command;
+    // a tracer's wrapper runs the command under itself: still one run of the command
+    const [file, ...args] = state.commandWrapper ? state.commandWrapper.argv(ctx.command) : ctx.command;
     const startedAt = new Date();
     const shown = state.options.commandOutput ?? 'inherit';
     const result = await execa(file, args, {

@@ -1,6 +1,7 @@
 import { dirname, join, resolve } from 'node:path';
 import { accessSync, constants, mkdirSync, statSync, unlinkSync } from 'node:fs';
-import { CustodyError, IN_TOTO_PAYLOAD_TYPE, isCustodyError, jcs, linkFileName } from '@custody/core';
+import { createHash } from 'node:crypto';
+import { CustodyError, IN_TOTO_PAYLOAD_TYPE, isCustodyError, jcs, linkFileName, linkSubject } from '@custody/core';
 import { serializeDsse, serializeMetablock, signDsse, signMetablock, writeFileAtomic } from '@custody/sign';
 import type { StepHooks } from '../types.ts';
 import { buildLink, type StepState } from '../lifecycle.ts';
@@ -34,10 +35,11 @@ export function linkPlugin(hooks: StepHooks, state: StepState): void {
 
     const perPlugin = new Map<string, number>();
     const defaultSubject = productsAsSubject(ctx.products);
+    const linkAsSubject = [linkSubject(link, (text) => createHash('sha256').update(text, 'utf8').digest('hex'))];
     for (const { plugin, predicate } of state.predicates) {
       const index = perPlugin.get(plugin) ?? 0;
       perPlugin.set(plugin, index + 1);
-      const statement = makeStatement(predicate.subject ?? defaultSubject, predicate.predicateType, predicate.predicate);
+      const statement = makeStatement(predicate.subjectIsLink ? linkAsSubject : predicate.subject ?? defaultSubject, predicate.predicateType, predicate.predicate);
       state.pending.push({
         path: join(outDir, state.attestationWriter.fileName(ctx.stepName, fileKeyid, plugin, index)),
         data: await state.attestationWriter.serialize(statement, signer),
