@@ -213,13 +213,14 @@ export function parseStraceLog(text: string, rootCwd: string): TraceLog {
   /** thread id → its process (thread group leader) */
   const tgid = new Map<number, number>();
   const pending = new Map<number, string>();
+  /** pids seen before the fork/clone that made them returned in the parent (strace prints the child first). */
+  const unclaimed = new Set<number>();
   const proc = (tid: number, time: number): ProcessRecord => {
     const id = tgid.get(tid) ?? tid;
     let p = log.processes.get(id);
     if (!p) {
-      // a pid we never saw being created: only the root may be new
       if (log.rootPid === undefined) log.rootPid = id;
-      else log.problems.push(`pid ${id} appeared without a fork, clone or vfork the trace recorded`);
+      else unclaimed.add(id);
       p = { pid: id, ppid: null, cwd: rootCwd, startCwd: rootCwd, images: [], threads: [], start: time };
       log.processes.set(id, p);
       tgid.set(id, id);
@@ -240,7 +241,7 @@ export function parseStraceLog(text: string, rootCwd: string): TraceLog {
     if (!given) return;
     const base = dirOf(p, dirFd);
     const path = absJoin(base, given.text);
-    const ev: FileEvent = { pid: p.pid, time: c.time, mode, path, ...extra };
+    const ev: FileEvent = { pid: c.pid, time: c.time, mode, path, ...extra };
     if (given.text !== path) ev.given = given.text;
     if (c.retPath && c.retPath !== path && c.retPath.startsWith('/')) ev.resolved = c.retPath;
     log.files.push(ev);
@@ -275,9 +276,21 @@ export function parseStraceLog(text: string, rootCwd: string): TraceLog {
         const flagsText = /flags=(0x[0-9a-f]+|\d+)/.exec(a.join(','))?.[1];
         const flags = flagsText ? numArg(flagsText)! : 0;
         const child = r.value;
+        const early = unclaimed.has(child) ? log.processes.get(child) : undefined;
+        unclaimed.delete(child);
         if ((flags & CLONE_THREAD) !== 0) {
+          if (early) {
+            // the thread's events came first: fold what it did into its process
+            log.processes.delete(child);
+            p.images.push(...early.images);
+            p.threads.push(...early.threads);
+          }
           tgid.set(child, p.pid);
           p.threads.push(child);
+        } else if (early) {
+          early.ppid = p.pid;
+          early.startCwd = p.cwd;
+          early.start = Math.min(early.start, c.time);
         } else if (!log.processes.has(child)) {
           tgid.set(child, child);
           log.processes.set(child, { pid: child, ppid: p.pid, cwd: p.cwd, startCwd: p.cwd, images: [], threads: [], start: c.time });
@@ -436,6 +449,10 @@ export function parseStraceLog(text: string, rootCwd: string): TraceLog {
     // exit_group and killed processes leave their last call unfinished: only others count
     if (!/^exit(_group)?\(/.test(text) && !log.processes.get(tgid.get(pid) ?? pid)?.exit) log.problems.push(`pid ${pid}: syscall never finished: ${text.slice(0, 80)}`);
   }
+  for (const id of unclaimed) log.problems.push(`pid ${id} appeared without a fork, clone or vfork the trace recorded`);
+  // events were recorded by thread id: name them by their process
+  for (const f of log.files) f.pid = tgid.get(f.pid) ?? f.pid;
+  for (const n of log.net) n.pid = tgid.get(n.pid) ?? n.pid;
   for (const p of log.processes.values()) {
     if (!p.exit) log.problems.push(`pid ${p.pid}: the trace has no exit status for it (events lost?)`);
   }

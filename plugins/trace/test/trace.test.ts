@@ -161,6 +161,26 @@ test('parser: execve from a thread resumes under the leader; lost events are pro
   assert.ok(stray.problems.some((m) => m === 'pid 999 appeared without a fork, clone or vfork the trace recorded'));
 });
 
+test('parser: a child (or thread) whose events come before the fork returns in its parent', () => {
+  const log = parseStraceLog([
+    '10 1.0 execve("/bin/sh", ["sh"], 0x1 /* 1 vars */) = 0',
+    '10 1.1 clone(child_stack=NULL, flags=0x1200000|17 <unfinished ...>',
+    '11 1.2 openat(-100</w>, "a", 0x241, 0666) = 3</w/a>',
+    '10 1.3 <... clone resumed>, child_tidptr=0x1) = 11',
+    '10 1.4 clone3({flags=0x3d0f00, stack=0x1} <unfinished ...>',
+    '12 1.5 openat(-100</w>, "b", 0) = 3</w/b>',
+    '10 1.6 <... clone3 resumed> => {parent_tid=[12]}, 88) = 12',
+    '11 1.7 +++ exited with 0 +++',
+    '12 1.8 +++ exited with 0 +++',
+    '10 1.9 +++ exited with 0 +++',
+  ].join('\n'), '/w');
+  assert.deepEqual(log.problems, []);
+  assert.deepEqual([...log.processes.keys()].sort(), [10, 11]);
+  assert.equal(log.processes.get(11)!.ppid, 10);
+  assert.deepEqual(log.processes.get(10)!.threads, [12]);
+  assert.deepEqual(log.files.filter((f) => f.mode !== 'exec').map((f) => [f.pid, f.path, f.mode]), [[11, '/w/a', 'write'], [11, '/w/a', 'create'], [11, '/w/a', 'truncate'], [10, '/w/b', 'read']]);
+});
+
 test('strace text: escapes, annotations with commas and >, addresses, DNS questions', () => {
   assert.equal(unescapeC('a\\76b,c\\n\\303\\251\\"'), 'a>b,c\né"');
   assert.deepEqual(splitArgs('-100</tmp/a\\76b,c>, "x, y", [1, 2], {a=1, b=2}, 0x80000'), ['-100</tmp/a\\76b,c>', '"x, y"', '[1, 2]', '{a=1, b=2}', '0x80000']);
