@@ -1,11 +1,13 @@
 /** `pnpm bench`: runs every benchmark, one after the other (they compete for the same 2 cores). */
 import { benchHash } from './hash.ts';
 import { benchVerify } from './verify.ts';
+import { benchAdmission } from './admission.ts';
 
 // Add a benchmark: export an async function from bench/<name>.ts and list it here.
 const benches: { name: string; run: () => Promise<unknown> }[] = [
   { name: 'hash', run: benchHash },
   { name: 'verify', run: () => benchVerify() },
+  { name: 'admission', run: async () => { if (!(await benchAdmission())) process.exitCode = 1; } },
 ];
 
 const only = process.argv.slice(2);
