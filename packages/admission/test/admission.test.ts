@@ -324,6 +324,66 @@ describe('custody admission serve against a registry', () => {
     assert.doesNotMatch((await post(s, ca, '', '/readyz', 'GET')).text, /failed/);
   });
 
+  describe('signed VSAs per decision', () => {
+    let vsaServer: AdmissionServer | undefined;
+    const vsaConfig = () => join(f.dir, 'vsa.yaml');
+    before(async () => {
+      const base = await readFile(f.configFile, 'utf8');
+      await writeFile(vsaConfig(), base.replace('policies:\n', 'vsa: { key: keys/vsa, dir: vsa-out, reuseSeconds: 600 }\npolicies:\n'));
+    });
+    after(async () => { await vsaServer?.close(); });
+    const start = async () => {
+      await vsaServer?.close();
+      vsaServer = await startAdmissionServer({ configFile: vsaConfig(), reloadIntervalMs: 0, listen: { host: '127.0.0.1', port: 0 }, log: () => undefined });
+      return vsaServer;
+    };
+    const ask = async (srv: AdmissionServer, tag: string) => JSON.parse((await post(srv, ca, JSON.stringify(pod({ containers: [img('ml/credit', tag)] })))).text).response;
+
+    it('a verification writes a signed VSA naming the digest, the policy and the attestations it read; a PASSED one is reused', async () => {
+      const srv = await start();
+      assert.equal((await ask(srv, 'v1')).allowed, true);
+      assert.equal((await ask(srv, 'unsigned')).allowed, false);
+      const { verifyFunctionaryBundle, loadPublicKey } = await import('../../sign/src/index.ts');
+      const key = await loadPublicKey(join(f.dir, 'keys/vsa.pub'));
+      const read = async (digest: string) => verifyFunctionaryBundle(await readFile(join(f.dir, 'vsa-out', `${digest.slice(7)}.ml-service.vsa.json`), 'utf8'), { keys: [key] }).statement as unknown as { subject: { digest: { sha256: string } }[]; predicateType: string; predicate: Record<string, any> };
+      const pass = await read(f.digests.v1);
+      assert.equal(pass.predicateType, 'https://slsa.dev/verification_summary/v1');
+      assert.deepEqual(pass.subject.map((x) => x.digest.sha256), [f.digests.v1.slice(7)]);
+      assert.equal(pass.predicate.verificationResult, 'PASSED');
+      assert.match(pass.predicate.policy.uri, /^custody-admission:policy\/ml-service\?layout=sha256:[0-9a-f]{64}&trust=sha256:[0-9a-f]{64}$/);
+      assert.ok(pass.predicate.inputAttestations.some((a: { uri: string }) => a.uri.startsWith(`oci://${f.host}/ml/credit@sha256:`) && a.uri.endsWith('.sigstore.json')), JSON.stringify(pass.predicate.inputAttestations));
+      assert.ok(pass.predicate.inputAttestations.some((a: { uri: string }) => /build-image\.[0-9a-f]{8}\.link$/.test(a.uri)));
+      assert.equal((await read(f.digests.unsigned)).predicate.verificationResult, 'FAILED');
+      // a fresh server (empty cache) reuses the PASSED VSA, and verifies the FAILED one again
+      const again = await start();
+      assert.equal((await ask(again, 'v1')).allowed, true);
+      assert.equal(again.metrics.cache.get({ result: 'vsa' }), 1);
+      assert.equal(again.metrics.verifications.get({ result: 'pass' }), 0);
+      assert.equal((await ask(again, 'unsigned')).allowed, false);
+      assert.equal(again.metrics.verifications.get({ result: 'fail' }), 1);
+    });
+
+    it('a VSA that does not verify, or names another digest, is never reused', async () => {
+      const file = join(f.dir, 'vsa-out', `${f.digests.v1.slice(7)}.ml-service.vsa.json`);
+      const good = await readFile(file, 'utf8');
+      // the PASSED VSA of v1 renamed to the unsigned image's name: its signed subject is v1
+      const replayed = join(f.dir, 'vsa-out', `${f.digests.unsigned.slice(7)}.ml-service.vsa.json`);
+      await writeFile(replayed, good);
+      // and v1's own VSA with a byte of its payload changed
+      const bundle = JSON.parse(good);
+      const payload = Buffer.from(bundle.dsseEnvelope.payload, 'base64').toString('utf8').replace('"PASSED"', '"PASSED" ');
+      bundle.dsseEnvelope.payload = Buffer.from(payload).toString('base64');
+      await writeFile(file, JSON.stringify(bundle));
+      const srv = await start();
+      const r = await ask(srv, 'unsigned');
+      assert.equal(r.allowed, false);
+      assert.match(r.status.message, /\[LINK_NOT_FOUND\]/);
+      assert.equal((await ask(srv, 'v1')).allowed, true);
+      assert.equal(srv.metrics.cache.get({ result: 'vsa' }), 0);
+      assert.equal(srv.metrics.verifications.get({ result: 'pass' }), 1);
+    });
+  });
+
   describe('faults', () => {
     let silent: Server;
     let silentPort: number;

@@ -109,7 +109,7 @@ export async function buildFixture(): Promise<Fixture> {
   await mkdir(join(dir, 'keys'));
   const [registry] = await Promise.all([
     startLocalRegistry(),
-    ...['owner', 'ml', 'release'].map((k) => writeKeyPair(join(dir, 'keys', k), generateKeyPair('ed25519'))),
+    ...['owner', 'ml', 'release', 'vsa'].map((k) => writeKeyPair(join(dir, 'keys', k), generateKeyPair('ed25519'))),
     execFileP('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '2', '-subj', '/CN=custody-admission.test',
       '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost', '-keyout', join(dir, 'tls.key'), '-out', join(dir, 'tls.crt')]),
   ]);
