@@ -14,7 +14,8 @@ test('a YAML layout with ambiguous aliases: one line for bad input, nothing for 
   const pair = generateKeyPair('ed25519');
   writeFileSync(join(dir, 'owner.pem'), pair.privatePem, { mode: 0o600 });
   writeFileSync(join(dir, 'owner.pub'), pair.publicPem);
-  const body = (expires: string) => `expires: ${expires}\nkeys: [ owner.pub ]\nsteps:\n  - name: &x: a\n    expected_command: [ *x: ]\n`;
+  // (pubkeys: layout sign refuses a step nobody may perform, as layout lint does)
+  const body = (expires: string) => `expires: ${expires}\nkeys: [ owner.pub ]\nsteps:\n  - name: &x: a\n    pubkeys: [ owner ]\n    expected_command: [ *x: ]\n`;
 
   writeFileSync(join(dir, 'bad.yaml'), body('soon'));
   const bad = await custody(['layout', 'sign', 'bad.yaml', '--key', 'owner.pem', '-o', 'bad.layout'], { cwd: dir });

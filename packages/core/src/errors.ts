@@ -29,6 +29,8 @@ export type ErrorCode =
   | 'PLUGIN_FAILED'
   | 'PREDICATE_INVALID'
   | 'RULE_SYNTAX'
+  // `layout sign` refuses a layout `layout lint` reports errors in (unless --force)
+  | 'LAYOUT_LINT'
   | 'ENVELOPE_MALFORMED'
   | 'BUNDLE_MALFORMED'
   | 'UNKNOWN_STEP'

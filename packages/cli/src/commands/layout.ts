@@ -24,6 +24,7 @@ interface SignArgs extends KeylessArgv {
   format?: 'legacy' | 'dsse' | 'sigstore';
   'drop-extensions': boolean;
   'rekor-entry-type'?: 'dsse' | 'intoto';
+  force?: boolean;
 }
 interface LintArgs { file: string; json: boolean }
 interface GraphArgs { file: string; format: 'mermaid' | 'dot' }
@@ -85,12 +86,49 @@ async function signKeyless(argv: SignArgs): Promise<void> {
   if (signed) {
     throw new core.CustodyError('USAGE', 'already signed: a keyless signature (a Sigstore bundle holds exactly one) is made from the authoring file (layout.yaml)', { file: argv.file });
   }
+  const asWritten = structuredClone(doc);
+  // compilation errors first (its messages are the precise ones), then everything lint calls an error
   const payload = await dssePayloadOf(doc, argv.file);
+  await refuseLintErrors(asWritten, argv.file, undefined, argv.force);
   const signer = sign.createKeylessSigner({ ...sign.keylessOptionsFromArgv(argv), rekorEntryType: argv['rekor-entry-type'] });
   const bundle = await signer.signDsse(payload, core.IN_TOTO_PAYLOAD_TYPE);
   await sign.writeFileAtomic(argv.output, sign.serializeBundle(bundle));
   const id = signer.identity();
   process.stdout.write(`${argv.output}: Sigstore bundle (DSSE) signed keylessly by ${id ? `${id.subject} (issuer ${id.issuer})` : 'a Fulcio certificate'}\n`);
+}
+
+/**
+ * What `layout lint` says about a document: the schema and cross-field checks, then — when
+ * those pass — the compilation `layout sign` does (keys, expiry resolution), so lint and sign
+ * can never disagree about what is an error.
+ */
+async function lintDocument(doc: unknown, file: string, signedFormat: 'metablock' | 'dsse' | undefined): Promise<import('@custody/core').LintMessage[]> {
+  const core = await import('@custody/core');
+  const keys = signedFormat ? undefined : await loadDocumentKeys(doc, file, true);
+  const now = new Date();
+  const messages = core.lintLayout(doc, { now, keys, signedFormat });
+  if (signedFormat || messages.some((m) => m.severity === 'error')) return messages;
+  const loaded = new Map([...keys!].filter((e): e is [string, import('@custody/core').PublicKey] => !core.isCustodyError(e[1])));
+  try {
+    // on a copy: compileLayout may fill in defaults
+    const compiled = core.compileLayout(structuredClone(doc), loaded, { now, fileName: file });
+    if (compiled.extensions.length) {
+      messages.push({ severity: 'warning', path: '', message: `custody extensions (${[...new Set(compiled.extensions.map((e) => e.replace(/^.*\./, '')))].join(', ')}) are signed only in a DSSE layout: custody layout sign --format dsse` });
+    }
+  } catch (e) {
+    if (!core.isCustodyError(e)) throw e;
+    messages.push({ severity: 'error', path: '', message: e.message });
+  }
+  return messages;
+}
+
+/** `layout sign` refuses what `layout lint` calls an error, unless --force. */
+async function refuseLintErrors(doc: unknown, file: string, signedFormat: 'metablock' | 'dsse' | undefined, force: boolean | undefined): Promise<void> {
+  const core = await import('@custody/core');
+  const errors = (await lintDocument(doc, file, signedFormat)).filter((m) => m.severity === 'error');
+  if (errors.length === 0 || force) return;
+  const first = errors[0];
+  throw new core.CustodyError('LAYOUT_LINT', `not signed: ${errors.length} lint error${errors.length === 1 ? '' : 's'}, first ${first.path || '(document)'}: ${first.message} (custody layout lint ${file} lists them; --force signs anyway)`, { file });
 }
 
 /** Loads every key file the document names (paths relative to the layout file). */
@@ -152,6 +190,7 @@ const signCommand: CommandModule<object, SignArgs> = {
     .option('output', { alias: 'o', type: 'string', demandOption: true, describe: 'signed layout to write (e.g. root.layout; a keyless layout is a Sigstore bundle, whatever the name)' })
     .option('format', { choices: ['legacy', 'dsse', 'sigstore'] as const, describe: 'legacy in-toto metablock (default with --key), DSSE envelope, or Sigstore bundle (with --keyless, its default); a signed input keeps its format' })
     .option('drop-extensions', { type: 'boolean', default: false, describe: 'legacy format: drop custody step extensions (plugins, run, expectedPredicates) instead of refusing' })
+    .option('force', { type: 'boolean', describe: 'sign even when `custody layout lint` reports errors (an expired or unsatisfiable layout, for a test)' })
     .options({
       ...KEYLESS_CLI_OPTIONS,
       keyless: { type: 'boolean', describe: 'sign with a short-lived Fulcio certificate for an OIDC identity (Rekor entry; the DSSE layout in a Sigstore bundle) instead of --key' },
@@ -172,7 +211,9 @@ const signCommand: CommandModule<object, SignArgs> = {
     if (keyless) {
       throw new core.CustodyError('USAGE', 'signed keylessly: a Sigstore bundle holds exactly one signature, so no key can be added (sign the authoring file instead)', { file: argv.file });
     }
+    const asWritten = structuredClone(doc);
     if (signed) {
+      await refuseLintErrors(asWritten, argv.file, signed.format, argv.force);
       format = signed.format === 'metablock' ? 'legacy' : 'dsse';
       if (argv.format && argv.format !== format) {
         throw new core.CustodyError('USAGE', `already signed as ${format}; cannot add a ${argv.format} signature (sign the authoring file instead)`, { file: argv.file });
@@ -193,6 +234,8 @@ const signCommand: CommandModule<object, SignArgs> = {
       const keys = await loadDocumentKeys(doc, argv.file, false) as Map<string, import('@custody/core').PublicKey>;
       await pinTrustedRoot(doc, argv.file);
       const compiled = core.compileLayout(doc, keys, { now: new Date(), fileName: argv.file });
+      // compilation errors first (its messages are the precise ones), then everything lint calls an error
+      await refuseLintErrors(asWritten, argv.file, undefined, argv.force);
       if (format === 'legacy') {
         if (compiled.extensions.length && !argv['drop-extensions']) {
           throw new core.CustodyError('USAGE', `custody extensions (${compiled.extensions.join(', ')}) would not be covered by a legacy signature: in-toto drops unknown step fields; sign with --format dsse, or pass --drop-extensions`, { file: argv.file });
@@ -222,8 +265,7 @@ const lintCommand: CommandModule<object, LintArgs> = {
   handler: (argv) => oneLineErrors(async () => {
     const core = await import('@custody/core');
     const { doc, signed } = await readLayoutDocument(argv.file);
-    const keys = signed ? undefined : await loadDocumentKeys(doc, argv.file, true);
-    const messages = core.lintLayout(doc, { now: new Date(), keys, signedFormat: signed?.format });
+    const messages = await lintDocument(doc, argv.file, signed?.format);
     const errors = messages.filter((m) => m.severity === 'error').length;
     if (argv.json) process.stdout.write(`${JSON.stringify({ file: argv.file, errors, messages }, null, 2)}\n`);
     else {
@@ -247,9 +289,45 @@ const graphCommand: CommandModule<object, GraphArgs> = {
   }),
 };
 
+interface InitArgs { dir: string; force: boolean }
+
+const initCommand: CommandModule<object, InitArgs> = {
+  command: 'init',
+  describe: 'scaffold a commented layout for fetch-model → train → evaluate → build-image, with a key per role (keys/)',
+  builder: (y) => y
+    .option('dir', { type: 'string', default: '.', describe: 'folder to write layout.yaml and keys/ into (must exist)' })
+    .option('force', { type: 'boolean', default: false, describe: 'replace an existing layout.yaml (existing keys are always kept)' }) as any,
+  handler: (argv) => oneLineErrors(async () => {
+    const { join } = await import('node:path');
+    const { stat } = await import('node:fs/promises');
+    const core = await import('@custody/core');
+    const sign = await import('@custody/sign');
+    const { INIT_KEYS, INIT_LAYOUT } = await import('../templates/ml-pipeline-layout.ts');
+    const exists = async (p: string): Promise<boolean> => stat(p).then(() => true, () => false);
+    const st = await stat(argv.dir).catch(() => undefined);
+    if (!st?.isDirectory()) throw new core.CustodyError('USAGE', 'not a folder (--dir)', { file: argv.dir });
+    const layoutFile = join(argv.dir, 'layout.yaml');
+    if (!argv.force && await exists(layoutFile)) throw new core.CustodyError('USAGE', 'already exists; --force replaces it', { file: layoutFile });
+    const made: string[] = [];
+    for (const name of INIT_KEYS) {
+      const base = join(argv.dir, 'keys', name);
+      // a key someone already has stays: replacing it would orphan what it signed
+      if (await exists(`${base}.pub`)) continue;
+      const { mkdir } = await import('node:fs/promises');
+      await mkdir(join(argv.dir, 'keys'), { recursive: true });
+      await sign.writeKeyPair(base, sign.generateKeyPair('ed25519'), { overwrite: false });
+      made.push(name);
+    }
+    await sign.writeFileAtomic(layoutFile, INIT_LAYOUT);
+    process.stdout.write(`${layoutFile}: fetch-model → train → evaluate → build-image\n`);
+    process.stdout.write(`keys: ${made.length ? `made ${made.map((n) => `keys/${n}`).join(', ')}` : 'kept the existing ones'} (keys/owner signs the layout)\n`);
+    process.stdout.write(`next: edit the commands, then custody layout lint ${layoutFile}\n`);
+  }),
+};
+
 export const layoutCommand: CommandModule<object, object> = {
   command: 'layout <command>',
-  describe: 'author layouts: sign, lint, graph',
-  builder: (y) => y.command(signCommand).command(lintCommand).command(graphCommand).demandCommand(1, 'name a layout command: sign, lint or graph') as any,
+  describe: 'author layouts: init, lint, sign, graph',
+  builder: (y) => y.command(initCommand).command(signCommand).command(lintCommand).command(graphCommand).demandCommand(1, 'name a layout command: init, sign, lint or graph') as any,
   handler: () => undefined,
 };

@@ -37,14 +37,24 @@ export function parseLayoutDocument(text: string, fileName: string): unknown {
       }
     }
   }
+  // the file as written (less a BOM), so error positions are the editor's
+  const yamlText = text.replace(/^\uFEFF/, '');
   try {
     // YAML 1.2 core schema: dates stay strings; duplicate keys are an error.
     // logLevel 'error': warnings (e.g. an ambiguous alias) never reach stderr; errors still throw.
-    return parseYaml(trimmed, { uniqueKeys: true, prettyErrors: false, strict: true, maxAliasCount: 100, logLevel: 'error' });
+    return parseYaml(yamlText, { uniqueKeys: true, prettyErrors: false, strict: true, maxAliasCount: 100, logLevel: 'error' });
   } catch (e) {
-    const msg = e instanceof YAMLParseError && e.linePos ? `line ${e.linePos[0].line}, column ${e.linePos[0].col}: ${e.message.split('\n')[0]}` : (e as Error).message.split('\n')[0];
+    const at = e instanceof YAMLParseError ? lineColumn(yamlText, e.pos[0]) : undefined;
+    const msg = at ? `line ${at.line}, column ${at.column}: ${e instanceof Error ? e.message.split('\n')[0] : ''}` : (e as Error).message.split('\n')[0];
     throw new CustodyError('MALFORMED_YAML', `not valid YAML: ${msg}`, { file: fileName, cause: e });
   }
+}
+
+/** 1-based line and column of a character offset (the `yaml` parser reports offsets without prettyErrors). */
+function lineColumn(text: string, offset: number): { line: number; column: number } {
+  const before = text.slice(0, Math.max(0, Math.min(offset, text.length)));
+  const nl = before.lastIndexOf('\n');
+  return { line: before.split('\n').length, column: offset - nl };
 }
 
 /** Is this document an already signed layout (metablock or DSSE envelope)? */

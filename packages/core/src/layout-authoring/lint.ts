@@ -51,16 +51,56 @@ export function jsonPointerToPath(pointer: string): string {
   return out;
 }
 
+/** The schema node at a JSON pointer into LAYOUT_SCHEMA (`#/$defs/command/oneOf`). */
+function schemaAt(pointer: string): Record<string, unknown> | undefined {
+  let node: unknown = LAYOUT_SCHEMA;
+  for (const raw of pointer.replace(/^#/, '').split('/').slice(1)) {
+    if (!isPlainObject(node) && !Array.isArray(node)) return undefined;
+    node = (node as Record<string, unknown>)[raw.replace(/~1/g, '/').replace(/~0/g, '~')];
+  }
+  return isPlainObject(node) ? node : undefined;
+}
+
+function valueAt(doc: unknown, pointer: string): unknown {
+  let node: unknown = doc;
+  for (const raw of pointer.split('/').slice(1)) {
+    if (!isPlainObject(node) && !Array.isArray(node)) return undefined;
+    node = (node as Record<string, unknown>)[raw.replace(/~1/g, '/').replace(/~0/g, '~')];
+  }
+  return node;
+}
+
+/** YAML reads `true`, `null`, `3` as a boolean, null or number: where a string belongs, say how to write one. */
+function yamlScalarHint(value: unknown): string {
+  const scalars = (Array.isArray(value) ? value : [value]).filter((v) => v === null || typeof v === 'boolean' || typeof v === 'number');
+  if (scalars.length === 0) return '';
+  const v = scalars[0];
+  return `; YAML reads ${String(v)} as ${v === null ? 'null' : typeof v === 'boolean' ? 'a boolean' : 'a number'}, not text: quote it ("${String(v)}")`;
+}
+
 function schemaMessages(doc: unknown): LintMessage[] {
   const validate = schemaValidator();
   if (validate(doc)) return [];
   const out: LintMessage[] = [];
   const seen = new Set<string>();
-  for (const e of validate.errors ?? []) {
-    // oneOf reports every branch; the branch errors are enough.
-    if (e.keyword === 'oneOf') continue;
+  const errors = validate.errors ?? [];
+  // A value that fits no branch of a oneOf is one problem, said once in the schema's own words
+  // (`run: [true]` is "must be a command …", not one message per branch).
+  const described = errors.filter((e) => e.keyword === 'oneOf' && e.params.passingSchemas == null
+    && typeof schemaAt(String((e as { schemaPath?: string }).schemaPath).replace(/\/oneOf$/, ''))?.description === 'string');
+  for (const e of errors) {
+    const schemaPath = String((e as { schemaPath?: string }).schemaPath ?? '');
     let path = jsonPointerToPath(e.instancePath);
     let message = e.message ?? 'is invalid';
+    const group = described.find((d) => d !== e && schemaPath.startsWith(`${String((d as { schemaPath?: string }).schemaPath)}/`) && (e.instancePath === d.instancePath || e.instancePath.startsWith(`${d.instancePath}/`)));
+    if (group) continue;
+    if (described.includes(e)) {
+      const description = String(schemaAt(schemaPath.replace(/\/oneOf$/, ''))!.description);
+      message = `must be ${description}${yamlScalarHint(valueAt(doc, e.instancePath))}`;
+    } else if (e.keyword === 'oneOf') {
+      // oneOf reports every branch; the branch errors are enough.
+      continue;
+    }
     if (e.keyword === 'additionalProperties') {
       const prop = String(e.params.additionalProperty);
       path = path ? `${path}.${prop}` : prop;
