@@ -15,7 +15,7 @@ export const COMMANDS = [
   ['pipeline', 'run'],
   ['evidence'], ['plugins', 'list'],
   ['model', 'sign'], ['model', 'verify'],
-  ['push'], ['pull'],
+  ['push'], ['pull'], ['registry', 'login'],
 ];
 
 function help(args) {

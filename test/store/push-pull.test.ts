@@ -12,6 +12,8 @@ import {
   ANNOTATIONS, ATTESTATION_MEDIA_TYPES, OciRegistryStore, referrersTag, startLocalRegistry, type LocalRegistry,
 } from '../../packages/store/src/index.ts';
 import { custody } from '../helpers/cli.ts';
+import { makePki, writeHtpasswd } from './fixtures/registry-auth.ts';
+import { stat } from 'node:fs/promises';
 
 const LAYOUT_YAML = `expires: 1y
 keys: { owner: owner.pub, alice: alice.pub }
@@ -199,11 +201,11 @@ describe('custody push / pull through an OCI registry', () => {
       const r = await custody([...cmd, '--registry', `127.0.0.1:${port}/custody/x`, '--plain-http']);
       assert.equal(r.code, 2, r.stderr);
       assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
-      assert.match(r.stderr, new RegExp(`^custody: registry http://127\\.0\\.0\\.1:${port} is unreachable: `));
+      assert.match(r.stderr, new RegExp(`^custody: registry 127\\.0\\.0\\.1:${port}: connect: connection refused`));
     }
     const tls = await custody(['pull', '--registry', repo, '--subject', subject, '--out-dir', join(dir, 'none')]);
     assert.equal(tls.code, 2);
-    assert.match(tls.stderr, new RegExp(`^custody: registry https://${registry.host} is unreachable: `), 'https unless --plain-http');
+    assert.match(tls.stderr, new RegExp(`^custody: registry ${registry.host}: connect: TLS handshake failed .*is it plain HTTP\\?`), 'https unless --plain-http');
 
     const scheme = await custody(['pull', '--registry', `http://${repo}`, '--subject', subject]);
     assert.equal(scheme.code, 2);
@@ -211,5 +213,68 @@ describe('custody push / pull through an OCI registry', () => {
     const both = await custody(['push', '--registry', repo, '--subject', subject, '--image-layout', join(dir, 'image')]);
     assert.equal(both.code, 2);
     assert.match(both.stderr, /give either --image-layout DIR or --subject sha256:HEX/);
+  });
+
+  it('a TLS registry with htpasswd auth: login writes config.json as docker does; push, pull, verify with it; wrong, missing credentials and an untrusted CA fail in one line', async () => {
+    const pkiDir = join(dir, 'pki');
+    await mkdir(pkiDir);
+    const pki = await makePki(pkiDir);
+    await writeHtpasswd(join(pkiDir, 'htpasswd'), { alice: 'correct horse' });
+    const secure = await startLocalRegistry({ tls: { certificate: pki.serverCert, key: pki.serverKey }, htpasswd: join(pkiDir, 'htpasswd') });
+    try {
+      const sRepo = `${secure.host}/custody/secure`;
+      const dockerDir = join(dir, 'docker-config');
+      const env = { ...process.env, DOCKER_CONFIG: dockerDir, NODE_EXTRA_CA_CERTS: pki.caPem };
+      const untrusted: NodeJS.ProcessEnv = { ...process.env, DOCKER_CONFIG: dockerDir };
+      delete untrusted.NODE_EXTRA_CA_CERTS;
+
+      // No credentials yet: the registry's 401, named, and how to fix it.
+      const anon = await custody(['push', '--registry', sRepo, '--image-layout', join(dir, 'image'), '--link-dir', links], { env });
+      assert.equal(anon.code, 2, anon.stderr);
+      assert.equal(anon.stderr.trim().split('\n').length, 1, anon.stderr);
+      assert.match(anon.stderr.trim(), new RegExp(`^custody: registry ${secure.host}: check blob custody/secure@sha256:[0-9a-f]{64}: HTTP 401 Unauthorized \\(no credentials for ${secure.host}: custody registry login ${secure.host}\\)$`));
+
+      const bad = await custody(['registry', 'login', secure.host, '-u', 'alice'], { env, input: 'wrong\n' });
+      assert.equal(bad.code, 2);
+      assert.match(bad.stderr, new RegExp(`^custody: registry ${secure.host}: log in: HTTP 401 .*credentials from the login were not accepted`));
+      await assert.rejects(stat(join(dockerDir, 'config.json')), /ENOENT/, 'a refused login saves nothing');
+
+      const login = await custody(['registry', 'login', secure.host, '--username', 'alice'], { env, input: 'correct horse\n' });
+      assert.equal(login.code, 0, login.stderr);
+      const st = await stat(join(dockerDir, 'config.json'));
+      assert.equal(st.mode & 0o777, 0o600);
+      assert.deepEqual(JSON.parse(await readFile(join(dockerDir, 'config.json'), 'utf8')), { auths: { [secure.host]: { auth: Buffer.from('alice:correct horse').toString('base64') } } });
+
+      // The CA is not trusted without NODE_EXTRA_CA_CERTS or --ca-file.
+      const tlsFail = await custody(['pull', '--registry', sRepo, '--subject', subject, '--out-dir', join(dir, 'x')], { env: untrusted });
+      assert.equal(tlsFail.code, 2);
+      assert.match(tlsFail.stderr, new RegExp(`^custody: registry ${secure.host}: connect: TLS: .*(self.signed|unable to verify|local issuer).*--ca-file`, 'i'));
+
+      const push = await custody(['push', '--registry', sRepo, '--image-layout', join(dir, 'image'), '--link-dir', links], { env });
+      assert.equal(push.code, 0, push.stderr);
+      const out = join(dir, 'pulled-secure');
+      const pull = await custody(['pull', '--registry', sRepo, '--subject', subject, '--out-dir', out, '--ca-file', pki.caPem], { env: untrusted });
+      assert.equal(pull.code, 0, pull.stderr);
+      assert.deepEqual((await readdir(out)).sort(), (await readdir(links)).sort());
+      const v = await custody(verifyArgs(out));
+      assert.equal(v.code, 0, v.stdout + v.stderr);
+
+      // A wrong password in config.json: the 401 names where the credentials came from.
+      await writeFile(join(dockerDir, 'config.json'), JSON.stringify({ auths: { [`https://${secure.host}`]: { auth: Buffer.from('alice:nope').toString('base64') } } }));
+      const wrong = await custody(['pull', '--registry', sRepo, '--subject', subject, '--out-dir', join(dir, 'y')], { env });
+      assert.equal(wrong.code, 2);
+      assert.match(wrong.stderr, new RegExp(`^custody: registry ${secure.host}: get manifest custody/secure:sha256:[0-9a-f]{64}: HTTP 401 .*credentials from .*config\\.json were not accepted`));
+
+      // A credential helper (credHelpers) answers instead of auths.
+      const bin = join(dir, 'bin');
+      await mkdir(bin);
+      await writeFile(join(bin, 'docker-credential-custodytest'), `#!/bin/sh\nread url\nif [ "$1" = get ] && [ "$url" = "${secure.host}" ]; then printf '{"ServerURL":"%s","Username":"alice","Secret":"correct horse"}' "$url"; else echo "credentials not found in native keychain"; exit 1; fi\n`, { mode: 0o755 });
+      await writeFile(join(dockerDir, 'config.json'), JSON.stringify({ auths: { [secure.host]: { auth: Buffer.from('alice:nope').toString('base64') } }, credHelpers: { [secure.host]: 'custodytest' } }));
+      const helped = await custody(['pull', '--registry', sRepo, '--subject', subject, '--out-dir', join(dir, 'pulled-helper')], { env: { ...env, PATH: `${bin}:${process.env.PATH}` } });
+      assert.equal(helped.code, 0, helped.stderr);
+      assert.deepEqual((await readdir(join(dir, 'pulled-helper'))).sort(), (await readdir(links)).sort());
+    } finally {
+      await secure.stop();
+    }
   });
 });

@@ -58,6 +58,8 @@ export type ErrorCode =
   | 'ADMISSION_REVIEW_INVALID'
   | 'IMAGE_REFERENCE_INVALID'
   | 'DEADLINE_EXCEEDED'
+  // a registry (or its token server) refused the credentials, or there were none
+  | 'REGISTRY_AUTH'
   // a pipeline step's command or plugins failed (`custody pipeline run` exits 1)
   | 'STEP_FAILED'
   // verification

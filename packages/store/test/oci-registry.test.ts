@@ -41,7 +41,7 @@ async function pushSubject(client: RegistryClient, repository: string, seed: str
 const bundle = (n: number) => Buffer.from(JSON.stringify({ mediaType: 'application/vnd.dev.sigstore.bundle.v0.3+json', n }));
 
 test('registry store: attestations attached to an image via the sha256-<hex> tag schema', async () => {
-  const store = new OciRegistryStore({ registry: registry.host, repository: 'custody/credit-model' });
+  const store = new OciRegistryStore({ registry: registry.host, plainHttp: true, repository: 'custody/credit-model' });
   const subject = await pushSubject(store.client, store.repository, 'v1');
   assert.deepEqual(await store.resolve('v1'), subject);
 
@@ -81,7 +81,7 @@ test('registry store: attestations attached to an image via the sha256-<hex> tag
 });
 
 test('registry store: pulled content is checked against digests and subjects', async () => {
-  const store = new OciRegistryStore({ registry: registry.host, repository: 'custody/tamper' });
+  const store = new OciRegistryStore({ registry: registry.host, plainHttp: true, repository: 'custody/tamper' });
   const subject = await pushSubject(store.client, store.repository, 'v1');
   const other = await pushSubject(store.client, store.repository, 'v2');
   const att = await store.pushAttestation(other, { bytes: bundle(9), mediaType: ATTESTATION_MEDIA_TYPES.sigstoreBundle });
@@ -99,13 +99,13 @@ test('registry store: pulled content is checked against digests and subjects', a
 });
 
 test('registry store: bad names, an unreachable registry and a missing binary fail with codes', async () => {
-  assert.throws(() => new OciRegistryStore({ registry: registry.host, repository: 'Bad/Name' }), code('USAGE'));
-  const store = new OciRegistryStore({ registry: registry.host, repository: 'custody/x' });
+  assert.throws(() => new OciRegistryStore({ registry: registry.host, plainHttp: true, repository: 'Bad/Name' }), code('USAGE'));
+  const store = new OciRegistryStore({ registry: registry.host, plainHttp: true, repository: 'custody/x' });
   await assert.rejects(store.client.getBlob('custody/x', 'sha256:abc'), code('USAGE'));
   await assert.rejects(store.client.getBlob('custody/x', 'sha256:' + '0'.repeat(64)), code('REGISTRY_ERROR'));
   await assert.rejects(store.resolve('missing'), code('REGISTRY_ERROR'));
   await assert.rejects(store.client.pushManifest('custody/x', 'bad', Buffer.from('{"schemaVersion":2}'), OCI_MEDIA_TYPES.manifest), code('REGISTRY_ERROR'));
-  const down = new OciRegistryStore({ registry: '127.0.0.1:9', repository: 'custody/x' });
+  const down = new OciRegistryStore({ registry: '127.0.0.1:9', plainHttp: true, retries: 1, repository: 'custody/x' });
   await assert.rejects(down.listReferrers('sha256:' + '0'.repeat(64)), code('NETWORK'));
   await assert.rejects(startLocalRegistry({ binary: '/nonexistent/docker-registry' }), code('COMMAND_NOT_FOUND'));
 });
@@ -153,7 +153,7 @@ async function referrersProxy(upstream: string): Promise<{ host: string; close()
 test('registry store: uses the referrers API when the registry supports it (no fallback tag)', async () => {
   const proxy = await referrersProxy(registry.url);
   try {
-    const store = new OciRegistryStore({ registry: proxy.host, repository: 'custody/referrers' });
+    const store = new OciRegistryStore({ registry: proxy.host, plainHttp: true, repository: 'custody/referrers' });
     const subject = await pushSubject(store.client, store.repository, 'v1');
     const a = await store.pushAttestation(subject, { bytes: bundle(1), mediaType: ATTESTATION_MEDIA_TYPES.sigstoreBundle, annotations: { [ANNOTATIONS.step]: 'train' } });
     await store.pushAttestation(subject, { bytes: Buffer.from('{"payload":""}'), mediaType: ATTESTATION_MEDIA_TYPES.dsse });

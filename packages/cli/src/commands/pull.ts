@@ -1,9 +1,8 @@
 import type { Argv, CommandModule } from 'yargs';
-import { openRegistryStore, parseRegistryRef, registryOptions, SUBJECT_DIGEST } from './push.ts';
+import { openRegistryStore, parseRegistryRef, registryOptions, SUBJECT_DIGEST, type RegistryArgs } from './push.ts';
 
-interface Args {
+interface Args extends RegistryArgs {
   registry: string;
-  'plain-http': boolean;
   subject: string;
   'out-dir': string;
 }
@@ -26,7 +25,7 @@ async function pullHandler(argv: Args): Promise<void> {
     import('node:fs/promises'), import('node:path'), import('@custody/core/errors'), import('@custody/store'), import('@custody/sign/files'),
   ]);
   if (typeof argv.subject !== 'string' || !SUBJECT_DIGEST.test(argv.subject)) throw new CustodyError('USAGE', `--subject ${argv.subject}: expected sha256:<64 hex>`);
-  const ref = await parseRegistryRef(argv.registry, argv['plain-http']);
+  const ref = await parseRegistryRef(argv.registry, argv);
   const store = await openRegistryStore(ref);
   const where = `${ref.host}/${ref.repository}`;
   if (!(await store.client.getManifest(ref.repository, argv.subject))) {

@@ -1,65 +1,71 @@
 import type { Argv, CommandModule } from 'yargs';
 
-/** `HOST[:PORT]/REPO` as given to --registry. */
+/** `HOST[:PORT]/REPO` as given to --registry, with the connection options. */
 export interface RegistryRef {
   host: string;
   repository: string;
-  /** https://HOST, or http://HOST with --plain-http. */
+  /** https://HOST, or http://HOST with --plain-http (loopback hosts only). */
   baseUrl: string;
+  caFile?: string;
+  timeoutMs?: number;
 }
 
-/**
- * Parses --registry. The registry is always named explicitly (no default registry, no scheme
- * guessing): plain HTTP only when the user says --plain-http, even for loopback hosts.
- */
-export async function parseRegistryRef(value: unknown, plainHttp: boolean): Promise<RegistryRef> {
+export interface RegistryArgs {
+  'plain-http'?: boolean;
+  'ca-file'?: string;
+  'registry-timeout'?: number;
+}
+
+/** Splits `HOST[:PORT]/REPO`; `what` names the option in messages. */
+export async function parseRegistryRef(value: unknown, plainHttp: boolean | RegistryArgs, what = '--registry'): Promise<RegistryRef> {
   const { CustodyError } = await import('@custody/core/errors');
-  if (typeof value !== 'string' || value === '') throw new CustodyError('USAGE', 'Missing required argument: registry');
+  const args: RegistryArgs = typeof plainHttp === 'boolean' ? { 'plain-http': plainHttp } : plainHttp;
+  if (typeof value !== 'string' || value === '') throw new CustodyError('USAGE', `Missing required argument: ${what.replace(/^--/, '')}`);
   if (/^[a-z]+:\/\//i.test(value)) {
-    throw new CustodyError('USAGE', `--registry ${value}: give HOST[:PORT]/REPO without a scheme (https is the default; --plain-http for http)`);
+    throw new CustodyError('USAGE', `${what} ${value}: give HOST[:PORT]/REPO without a scheme (https is the default; --plain-http for a loopback registry)`);
   }
   const slash = value.indexOf('/');
   const host = slash < 0 ? value : value.slice(0, slash);
   const repository = slash < 0 ? '' : value.slice(slash + 1).replace(/\/+$/, '');
   if (!/^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:]+\])(?::\d{1,5})?$/.test(host) || repository === '') {
-    throw new CustodyError('USAGE', `--registry ${value}: expected HOST[:PORT]/REPO, e.g. 127.0.0.1:5000/ml/credit-model`);
+    throw new CustodyError('USAGE', `${what} ${value}: expected HOST[:PORT]/REPO, e.g. 127.0.0.1:5000/ml/credit-model`);
   }
-  const { checkRepository } = await import('@custody/store');
+  const { checkRepository, registryBaseUrl } = await import('@custody/store');
   checkRepository(repository);
-  return { host, repository, baseUrl: `${plainHttp ? 'http' : 'https'}://${host}` };
+  const timeout = args['registry-timeout'];
+  if (timeout !== undefined && !(typeof timeout === 'number' && timeout > 0 && Number.isFinite(timeout))) throw new CustodyError('USAGE', `--registry-timeout ${timeout}: expected seconds > 0`);
+  return {
+    host, repository, baseUrl: registryBaseUrl(host, args['plain-http'] ?? false),
+    ...(args['ca-file'] ? { caFile: args['ca-file'] } : {}),
+    ...(timeout ? { timeoutMs: Math.round(timeout * 1000) } : {}),
+  };
 }
 
-/** Connects to the registry and checks it answers the distribution API (names the URL when not). */
+/** Connects to the registry and checks it answers the distribution API (names the registry when not). */
 export async function openRegistryStore(ref: RegistryRef) {
-  const [{ OciRegistryStore }, { CustodyError, isCustodyError }] = await Promise.all([import('@custody/store'), import('@custody/core/errors')]);
-  const store = new OciRegistryStore({ registry: ref.baseUrl, repository: ref.repository });
-  let ok: boolean;
-  try {
-    ok = await store.client.ping();
-  } catch (e) {
-    if (isCustodyError(e) && e.code === 'NETWORK') {
-      throw new CustodyError('NETWORK', `registry ${ref.baseUrl} is unreachable: ${e.message.replace(/^GET \S+: /, '')}`, { cause: e });
-    }
-    throw e;
-  }
-  if (!ok) throw new CustodyError('REGISTRY_ERROR', `${ref.baseUrl}/v2/ does not answer as an OCI distribution registry`);
+  const [{ OciRegistryStore }, { CustodyError }] = await Promise.all([import('@custody/store'), import('@custody/core/errors')]);
+  const store = new OciRegistryStore({ registry: ref.baseUrl, repository: ref.repository, caFile: ref.caFile, timeoutMs: ref.timeoutMs });
+  if (!(await store.client.ping())) throw new CustodyError('REGISTRY_ERROR', `registry ${store.client.host}: ${ref.baseUrl}/v2/ does not answer as an OCI distribution registry`);
   return store;
 }
 
-export function registryOptions(y: Argv): Argv {
+/** The connection options every registry command takes. */
+export function connectionOptions(y: Argv): Argv {
   return y
-    .option('registry', { type: 'string', demandOption: true, describe: 'HOST[:PORT]/REPO of the OCI registry repository (no default registry)' })
-    .option('plain-http', { type: 'boolean', default: false, describe: 'talk plain HTTP (default: HTTPS), e.g. to a local test registry' });
+    .option('plain-http', { type: 'boolean', default: false, describe: 'talk plain HTTP instead of HTTPS (loopback registries only, e.g. a local test registry)' })
+    .option('ca-file', { type: 'string', describe: 'PEM file of CA certificates to trust for the registry, on top of the system CAs and NODE_EXTRA_CA_CERTS' })
+    .option('registry-timeout', { type: 'number', describe: 'seconds one registry request may take (default 30)' });
+}
+
+export function registryOptions(y: Argv): Argv {
+  return connectionOptions(y
+    .option('registry', { type: 'string', demandOption: true, describe: 'HOST[:PORT]/REPO of the OCI registry repository (no default registry); credentials as docker finds them ($DOCKER_CONFIG/config.json)' }));
 }
 
 export const SUBJECT_DIGEST = /^sha256:[0-9a-f]{64}$/;
 
-/** Attestation files custody writes into a link folder, and how each is stored in a registry. */
-const ATTESTATION_FILE = /^(.+?)\.([0-9a-f]{8})(?:\.[A-Za-z0-9._-]+)?\.(link|sigstore\.json|att\.json)$/;
-
-interface Args {
+interface Args extends RegistryArgs {
   registry: string;
-  'plain-http': boolean;
   'image-layout'?: string;
   tag?: string;
   subject?: string;
@@ -70,44 +76,28 @@ async function pushHandler(argv: Args): Promise<void> {
   const [{ readdir, readFile }, { join }, { CustodyError }, store_] = await Promise.all([
     import('node:fs/promises'), import('node:path'), import('@custody/core/errors'), import('@custody/store'),
   ]);
-  const { ATTESTATION_MEDIA_TYPES, ANNOTATIONS } = store_;
+  const { ANNOTATIONS } = store_;
   const layout = argv['image-layout'];
   if (!layout === !argv.subject) throw new CustodyError('USAGE', 'give either --image-layout DIR or --subject sha256:HEX');
   if (argv.subject && !SUBJECT_DIGEST.test(argv.subject)) throw new CustodyError('USAGE', `--subject ${argv.subject}: expected sha256:<64 hex>`);
   if (argv.tag && !layout) throw new CustodyError('USAGE', '--tag needs --image-layout');
-  const ref = await parseRegistryRef(argv.registry, argv['plain-http']);
+  const ref = await parseRegistryRef(argv.registry, argv);
 
   // Read everything local first, so a bad folder fails before anything is uploaded.
   const linkDir = argv['link-dir'];
   let names: string[];
   try {
-    names = (await readdir(linkDir)).filter((n) => ATTESTATION_FILE.test(n)).sort();
+    names = (await readdir(linkDir)).filter((n) => store_.isAttestationFileName(n)).sort();
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     throw new CustodyError(code === 'ENOENT' ? 'FILE_NOT_FOUND' : 'FILE_UNREADABLE', code === 'ENOENT' ? 'no such folder' : `cannot read the folder: ${code}`, { file: linkDir, cause: e });
   }
   const files = await Promise.all(names.map(async (name) => {
-    const bytes = await readFile(join(linkDir, name));
-    const [, step, , ext] = ATTESTATION_FILE.exec(name)!;
-    let json: Record<string, unknown>;
-    try {
-      json = JSON.parse(bytes.toString('utf8'));
-    } catch {
-      throw new CustodyError('MALFORMED_JSON', 'not a JSON attestation', { file: join(linkDir, name) });
-    }
-    const envelope = (ext === 'sigstore.json' ? json.dsseEnvelope : json) as { payloadType?: unknown; payload?: unknown } | undefined;
-    const mediaType = ext === 'sigstore.json' ? ATTESTATION_MEDIA_TYPES.sigstoreBundle
-      : typeof envelope?.payloadType === 'string' ? ATTESTATION_MEDIA_TYPES.dsse : ATTESTATION_MEDIA_TYPES.inTotoMetablock;
-    const annotations: Record<string, string> = { [ANNOTATIONS.step]: step, [ANNOTATIONS.fileName]: name };
-    if (typeof envelope?.payload === 'string') {
-      try {
-        const statement = JSON.parse(Buffer.from(envelope.payload, 'base64').toString('utf8')) as { predicateType?: unknown };
-        if (typeof statement.predicateType === 'string') annotations[ANNOTATIONS.predicateType] = statement.predicateType;
-      } catch {
-        // a payload that is not a Statement: stored without the predicate-type annotation
-      }
-    }
-    return { name, bytes, mediaType, annotations };
+    const path = join(linkDir, name);
+    const bytes = await readFile(path).catch((e: NodeJS.ErrnoException) => {
+      throw new CustodyError('FILE_UNREADABLE', `cannot read: ${e.code ?? e.message}`, { file: path, cause: e });
+    });
+    return { name, ...store_.attestationInput(name, bytes, path) };
   }));
 
   const store = await openRegistryStore(ref);
@@ -120,9 +110,9 @@ async function pushHandler(argv: Args): Promise<void> {
     });
   if (layout) console.log(`pushed image ${where}@${subject.digest}${argv.tag ? ` (tag ${argv.tag})` : ''}`);
   const created = new Date().toISOString();
-  for (const f of files) {
-    const pushed = await store.pushAttestation(subject, { bytes: f.bytes, mediaType: f.mediaType, annotations: { ...f.annotations, [ANNOTATIONS.created]: created } });
-    console.log(`pushed ${f.name} (step ${f.annotations[ANNOTATIONS.step]}) → ${pushed.descriptor.digest}, indexed by ${pushed.indexedBy === 'referrers-api' ? 'the referrers API' : `tag ${store_.referrersTag(subject.digest)}`}`);
+  const pushed = await store.pushAttestations(subject, files.map((f) => ({ ...f, annotations: { ...f.annotations, [ANNOTATIONS.created]: created } })));
+  for (const [i, f] of files.entries()) {
+    console.log(`pushed ${f.name} (step ${f.annotations[ANNOTATIONS.step]}) → ${pushed[i].descriptor.digest}, indexed by ${pushed[i].indexedBy === 'referrers-api' ? 'the referrers API' : `tag ${store_.referrersTag(subject.digest)}`}`);
   }
   console.log(`${files.length} attestation(s) attached to ${where}@${subject.digest}`);
 }

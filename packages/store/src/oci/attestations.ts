@@ -24,6 +24,43 @@ export const ANNOTATIONS = {
   created: 'org.opencontainers.image.created',
 } as const;
 
+/**
+ * Attestation files custody writes (`<step>.<keyid8>[.<more>].link|.sigstore.json|.att.json`):
+ * the only names push sends and pull writes.
+ */
+export const ATTESTATION_FILE_NAME = /^([^/\\\0]+?)\.([0-9a-f]{8})(?:\.[A-Za-z0-9._-]+)?\.(link|sigstore\.json|att\.json)$/;
+
+export function isAttestationFileName(name: string): boolean {
+  return !name.startsWith('.') && !name.includes('..') && ATTESTATION_FILE_NAME.test(name);
+}
+
+/** How an attestation file is stored in a registry: media type, step and file-name annotations. */
+export function attestationInput(name: string, bytes: Buffer, file = name): AttestationInput & { annotations: Record<string, string> } {
+  const m = ATTESTATION_FILE_NAME.exec(name);
+  if (!m || !isAttestationFileName(name)) throw new CustodyError('USAGE', `${name} is not an attestation file name (<step>.<keyid8>….link|.sigstore.json|.att.json)`, { file });
+  const [, step, , ext] = m;
+  let json: Record<string, unknown>;
+  try {
+    json = JSON.parse(bytes.toString('utf8'));
+  } catch {
+    throw new CustodyError('MALFORMED_JSON', 'not a JSON attestation', { file });
+  }
+  if (!json || typeof json !== 'object' || Array.isArray(json)) throw new CustodyError('MALFORMED_JSON', 'not a JSON object', { file });
+  const envelope = (ext === 'sigstore.json' ? json.dsseEnvelope : json) as { payloadType?: unknown; payload?: unknown } | undefined;
+  const mediaType = ext === 'sigstore.json' ? ATTESTATION_MEDIA_TYPES.sigstoreBundle
+    : typeof envelope?.payloadType === 'string' ? ATTESTATION_MEDIA_TYPES.dsse : ATTESTATION_MEDIA_TYPES.inTotoMetablock;
+  const annotations: Record<string, string> = { [ANNOTATIONS.step]: step, [ANNOTATIONS.fileName]: name };
+  if (typeof envelope?.payload === 'string') {
+    try {
+      const statement = JSON.parse(Buffer.from(envelope.payload, 'base64').toString('utf8')) as { predicateType?: unknown };
+      if (typeof statement.predicateType === 'string') annotations[ANNOTATIONS.predicateType] = statement.predicateType;
+    } catch {
+      // a payload that is not a Statement: stored without the predicate-type annotation
+    }
+  }
+  return { bytes, mediaType, annotations };
+}
+
 export interface AttestationInput {
   bytes: Uint8Array;
   /** Media type of the attestation file (layer); also the manifest's artifactType unless given. */
@@ -51,6 +88,11 @@ export interface OciStoreOptions extends RegistryClientOptions {
   repository: string;
 }
 
+/** An attestation file larger than this is refused on download (bundles are kilobytes). */
+export const MAX_ATTESTATION_BYTES = 64 * 1024 * 1024;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
 export function referrersTag(subjectDigest: string): string {
   const [alg, hex] = subjectDigest.split(':');
   return `${alg}-${hex}`;
@@ -66,15 +108,19 @@ export class OciRegistryStore {
     this.repository = o.repository;
   }
 
+  close(): void {
+    this.client.close();
+  }
+
   /** Resolves a tag or digest to the manifest descriptor (the subject for attestations). */
   async resolve(reference: string): Promise<OciDescriptor> {
     const m = await this.client.getManifest(this.repository, reference);
-    if (!m) throw new CustodyError('REGISTRY_ERROR', `${this.repository}:${reference} not found in ${this.client.baseUrl}`);
+    if (!m) throw new CustodyError('REGISTRY_ERROR', `registry ${this.client.host}: ${this.repository}:${reference} not found`);
     return m.descriptor;
   }
 
   /** Uploads an OCI image layout's image (blobs, then the manifest by digest and tag). */
-  async pushImageLayout(layoutDir: string, opts: { ref?: string; tag?: string } = {}): Promise<OciDescriptor> {
+  async pushImageLayout(layoutDir: string, opts: { ref?: string; tag?: string; mountFrom?: string } = {}): Promise<OciDescriptor> {
     const index = JSON.parse(await readFile(join(layoutDir, 'index.json'), 'utf8')) as OciIndex;
     const candidates = index.manifests.filter((d) => !opts.ref || d.annotations?.['org.opencontainers.image.ref.name'] === opts.ref);
     if (candidates.length !== 1) throw new CustodyError('OCI_LAYOUT_INVALID', `${candidates.length} manifests match in index.json`, { file: join(layoutDir, 'index.json') });
@@ -85,7 +131,7 @@ export class OciRegistryStore {
     };
     const manifestBytes = await blob(candidates[0].digest);
     const manifest = JSON.parse(manifestBytes.toString('utf8')) as OciManifest;
-    for (const d of [manifest.config, ...manifest.layers]) await this.client.pushBlob(this.repository, await blob(d.digest), d.digest);
+    for (const d of [manifest.config, ...manifest.layers]) await this.client.pushBlob(this.repository, await blob(d.digest), d.digest, opts.mountFrom ? { mountFrom: opts.mountFrom } : {});
     const mediaType = manifest.mediaType ?? candidates[0].mediaType;
     const { descriptor } = await this.client.pushManifest(this.repository, candidates[0].digest, manifestBytes, mediaType);
     const tag = opts.tag ?? candidates[0].annotations?.['org.opencontainers.image.ref.name'];
@@ -95,35 +141,81 @@ export class OciRegistryStore {
 
   /** Attaches one attestation to subject. */
   async pushAttestation(subject: OciDescriptor, att: AttestationInput): Promise<PushedAttestation> {
-    const artifactType = att.artifactType ?? att.mediaType;
-    await this.client.pushBlob(this.repository, Buffer.from('{}'), EMPTY_CONFIG.digest);
-    const layer = await this.client.pushBlob(this.repository, att.bytes);
-    const manifest: OciManifest = {
-      schemaVersion: 2,
-      mediaType: OCI_MEDIA_TYPES.manifest,
-      artifactType,
-      config: { ...EMPTY_CONFIG },
-      layers: [{ mediaType: att.mediaType, digest: layer.digest, size: layer.size, ...(att.annotations?.[ANNOTATIONS.fileName] ? { annotations: { [ANNOTATIONS.fileName]: att.annotations[ANNOTATIONS.fileName] } } : {}) }],
-      subject: { mediaType: subject.mediaType, digest: subject.digest, size: subject.size },
-      ...(att.annotations && Object.keys(att.annotations).length ? { annotations: att.annotations } : {}),
-    };
-    const bytes = Buffer.from(JSON.stringify(manifest));
-    const pushed = await this.client.pushManifest(this.repository, sha256Digest(bytes), bytes, OCI_MEDIA_TYPES.manifest);
-    const descriptor: OciDescriptor = { ...pushed.descriptor, artifactType, ...(manifest.annotations ? { annotations: manifest.annotations } : {}) };
-    if (pushed.ociSubject === subject.digest) return { descriptor, indexedBy: 'referrers-api' };
-    await this.addToReferrersTag(subject.digest, descriptor);
-    return { descriptor, indexedBy: 'tag-schema' };
+    return (await this.pushAttestations(subject, [att]))[0];
   }
 
-  /** Adds a descriptor to the `sha256-<hex>` fallback index (read, append if absent, write). */
-  private async addToReferrersTag(subjectDigest: string, descriptor: OciDescriptor): Promise<void> {
+  /**
+   * Attaches attestations to subject: every blob and manifest first, then one update of the
+   * fallback index for those the registry did not index itself — so a push rejected part way
+   * (auth, quota, a dead registry) lists nothing that a later pull would read.
+   */
+  async pushAttestations(subject: OciDescriptor, atts: AttestationInput[]): Promise<PushedAttestation[]> {
+    if (atts.length === 0) return [];
+    await this.client.pushBlob(this.repository, Buffer.from('{}'), EMPTY_CONFIG.digest);
+    const out: PushedAttestation[] = [];
+    const unindexed: OciDescriptor[] = [];
+    for (const att of atts) {
+      const artifactType = att.artifactType ?? att.mediaType;
+      const layer = await this.client.pushBlob(this.repository, att.bytes);
+      const manifest: OciManifest = {
+        schemaVersion: 2,
+        mediaType: OCI_MEDIA_TYPES.manifest,
+        artifactType,
+        config: { ...EMPTY_CONFIG },
+        layers: [{ mediaType: att.mediaType, digest: layer.digest, size: layer.size, ...(att.annotations?.[ANNOTATIONS.fileName] ? { annotations: { [ANNOTATIONS.fileName]: att.annotations[ANNOTATIONS.fileName] } } : {}) }],
+        subject: { mediaType: subject.mediaType, digest: subject.digest, size: subject.size },
+        ...(att.annotations && Object.keys(att.annotations).length ? { annotations: att.annotations } : {}),
+      };
+      const bytes = Buffer.from(JSON.stringify(manifest));
+      const pushed = await this.client.pushManifest(this.repository, sha256Digest(bytes), bytes, OCI_MEDIA_TYPES.manifest);
+      const descriptor: OciDescriptor = { ...pushed.descriptor, artifactType, ...(manifest.annotations ? { annotations: manifest.annotations } : {}) };
+      const byApi = pushed.ociSubject === subject.digest;
+      if (!byApi) unindexed.push(descriptor);
+      out.push({ descriptor, indexedBy: byApi ? 'referrers-api' : 'tag-schema' });
+    }
+    if (unindexed.length) await this.addToReferrersTag(subject.digest, unindexed);
+    return out;
+  }
+
+  /**
+   * Adds descriptors to the `sha256-<hex>` fallback index with optimistic concurrency. A
+   * registry without the referrers API (distribution 2.8) has no conditional PUT, so two
+   * writers can each read the index, add their entry and write — the later write drops the
+   * earlier entry. So: read, merge (the union, existing order kept), write, then re-read to
+   * confirm, twice, the second time after a settle pause several times longer than our own
+   * write took, so a concurrent writer that read before our write has landed by then; an entry
+   * found missing is merged and written again. The residual risk is a writer stalled between
+   * its read and its write for longer than that pause.
+   */
+  private async addToReferrersTag(subjectDigest: string, descriptors: OciDescriptor[], opts: { maxRounds?: number } = {}): Promise<void> {
     const tag = referrersTag(subjectDigest);
-    const current = await this.client.getManifest(this.repository, tag);
-    const manifests = current ? [...(current.json.manifests ?? [])] : [];
-    if (manifests.some((d) => d.digest === descriptor.digest)) return;
-    manifests.push(descriptor);
-    const index: OciIndex = { schemaVersion: 2, mediaType: OCI_MEDIA_TYPES.index, manifests };
-    await this.client.pushManifest(this.repository, tag, Buffer.from(JSON.stringify(index)), OCI_MEDIA_TYPES.index);
+    const maxRounds = opts.maxRounds ?? 40;
+    let wrote = false;
+    let confirmations = 0;
+    let writeMs = 20;
+    for (let round = 0; round < maxRounds; round++) {
+      const current = await this.client.getManifest(this.repository, tag);
+      const manifests = current ? [...(Array.isArray(current.json.manifests) ? current.json.manifests : [])] : [];
+      const have = new Set(manifests.map((d) => d.digest));
+      const missing = descriptors.filter((d) => !have.has(d.digest));
+      if (missing.length === 0) {
+        if (!wrote) return; // all there already (a re-push)
+        if (++confirmations >= 2) return;
+        await sleep(Math.max(100, 4 * writeMs) + Math.random() * 50);
+        continue;
+      }
+      confirmations = 0;
+      const seenHere = new Set<string>();
+      const merged = [...manifests, ...missing].filter((d) => !seenHere.has(d.digest) && seenHere.add(d.digest));
+      const index: OciIndex = { schemaVersion: 2, mediaType: OCI_MEDIA_TYPES.index, manifests: merged };
+      const t0 = Date.now();
+      await this.client.pushManifest(this.repository, tag, Buffer.from(JSON.stringify(index)), OCI_MEDIA_TYPES.index);
+      writeMs = Date.now() - t0;
+      wrote = true;
+      // a short random pause, so writers that collided do not collide again in lockstep
+      await sleep(5 + Math.random() * (10 + 10 * round));
+    }
+    throw new CustodyError('REGISTRY_ERROR', `registry ${this.client.host}: update ${this.repository}:${tag}: entries still missing after ${maxRounds} rounds of concurrent writes`);
   }
 
   /** Descriptors of the artifacts referring to subjectDigest, via the referrers API or the tag schema. */
@@ -131,6 +223,7 @@ export class OciRegistryStore {
     const api = await this.client.referrersApi(this.repository, subjectDigest, opts.artifactType);
     if (api) return { referrers: api, via: 'referrers-api' };
     const tagged = await this.client.getManifest(this.repository, referrersTag(subjectDigest));
+    if (tagged && !Array.isArray(tagged.json.manifests)) throw new CustodyError('REGISTRY_ERROR', `registry ${this.client.host}: ${this.repository}:${referrersTag(subjectDigest)} is not an image index`);
     const all = tagged?.json.manifests ?? [];
     return { referrers: opts.artifactType ? all.filter((d) => d.artifactType === opts.artifactType) : all, via: 'tag-schema' };
   }
@@ -139,28 +232,41 @@ export class OciRegistryStore {
    * Downloads every attestation attached to subjectDigest. Each manifest and layer is checked
    * against its digest, and the manifest must really name subjectDigest as its subject.
    */
-  async pullAttestations(subjectDigest: string, opts: { artifactType?: string; step?: string } = {}): Promise<PulledAttestation[]> {
+  async pullAttestations(subjectDigest: string, opts: { artifactType?: string; step?: string; concurrency?: number } = {}): Promise<PulledAttestation[]> {
     const { referrers } = await this.listReferrers(subjectDigest, opts);
-    const out: PulledAttestation[] = [];
-    for (const d of referrers) {
+    const where = `registry ${this.client.host}`;
+    const one = async (d: OciDescriptor): Promise<PulledAttestation[]> => {
+      if (typeof d?.digest !== 'string') throw new CustodyError('REGISTRY_ERROR', `${where}: a referrer of ${subjectDigest} has no digest`);
       const m = await this.client.getManifest(this.repository, d.digest);
-      if (!m) throw new CustodyError('REGISTRY_ERROR', `referrer ${d.digest} is listed but missing`);
+      if (!m) throw new CustodyError('REGISTRY_ERROR', `${where}: referrer ${d.digest} of ${subjectDigest} is listed but missing`);
       const manifest = m.json;
       if (manifest.subject?.digest !== subjectDigest) {
-        throw new CustodyError('DIGEST_MISMATCH', `referrer ${d.digest} has subject ${manifest.subject?.digest ?? 'none'}, not ${subjectDigest}`);
+        throw new CustodyError('DIGEST_MISMATCH', `${where}: referrer ${d.digest} has subject ${manifest.subject?.digest ?? 'none'}, not ${subjectDigest}`);
       }
-      const annotations = manifest.annotations ?? {};
-      if (opts.step && annotations[ANNOTATIONS.step] !== opts.step) continue;
-      for (const layer of manifest.layers ?? []) {
+      const annotations = manifest.annotations && typeof manifest.annotations === 'object' ? manifest.annotations : {};
+      if (opts.step && annotations[ANNOTATIONS.step] !== opts.step) return [];
+      const out: PulledAttestation[] = [];
+      for (const layer of Array.isArray(manifest.layers) ? manifest.layers : []) {
         out.push({
           manifestDigest: d.digest,
           artifactType: manifest.artifactType,
           annotations: { ...annotations, ...(layer.annotations ?? {}) },
           mediaType: layer.mediaType,
-          bytes: await this.client.getBlob(this.repository, layer.digest),
+          bytes: await this.client.getBlob(this.repository, layer.digest, { maxBytes: MAX_ATTESTATION_BYTES }),
         });
       }
-    }
-    return out;
+      return out;
+    };
+    // A few downloads at a time, results in listing order.
+    const results: PulledAttestation[][] = new Array(referrers.length);
+    let next = 0;
+    const worker = async () => {
+      while (next < referrers.length) {
+        const i = next++;
+        results[i] = await one(referrers[i]);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(opts.concurrency ?? 8, referrers.length) }, worker));
+    return results.flat();
   }
 }

@@ -3,6 +3,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { access, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CustodyError } from '@custody/core';
@@ -13,10 +15,23 @@ export interface LocalRegistry {
   /** 'host:port', for image references. */
   host: string;
   port: number;
-  /** http://127.0.0.1:PORT */
+  /** http://127.0.0.1:PORT (https:// with tls) */
   url: string;
   storageDir: string;
   stop(): Promise<void>;
+}
+
+/** True once something answers HTTP(S) on the port (any status: auth may be on). */
+function answers(port: number, tls: boolean): Promise<boolean> {
+  return new Promise((res) => {
+    const req = (tls ? httpsRequest : httpRequest)({ host: '127.0.0.1', port, path: '/v2/', method: 'GET', rejectUnauthorized: false, timeout: 1000 }, (r) => {
+      r.resume();
+      res(true);
+    });
+    req.on('error', () => res(false));
+    req.on('timeout', () => req.destroy());
+    req.end();
+  });
 }
 
 function freePort(): Promise<number> {
@@ -30,14 +45,35 @@ function freePort(): Promise<number> {
   });
 }
 
-export async function startLocalRegistry(opts: { binary?: string; timeoutMs?: number } = {}): Promise<LocalRegistry> {
+export interface LocalRegistryOptions {
+  binary?: string;
+  timeoutMs?: number;
+  /** Serve HTTPS with this certificate and key (PEM files). */
+  tls?: { certificate: string; key: string };
+  /** htpasswd file (bcrypt entries): basic auth. */
+  htpasswd?: string;
+  /** Token auth: the realm (token server URL), service, issuer, and the PEM bundle its signing certificates chain to. */
+  token?: { realm: string; service: string; issuer: string; rootCertBundle: string };
+  /** Listen on this port (default: a free one), e.g. to restart a stopped registry in place. */
+  port?: number;
+  /** Reuse this storage folder (default: a new temp folder, removed on stop). */
+  storageDir?: string;
+}
+
+export async function startLocalRegistry(opts: LocalRegistryOptions = {}): Promise<LocalRegistry> {
   const binary = opts.binary ?? REGISTRY_BINARY;
   if (!(await access(binary).then(() => true, () => false))) {
     throw new CustodyError('COMMAND_NOT_FOUND', `${binary} is not installed: apt-get install docker-registry (or run .ci/services.sh)`);
   }
   const work = await mkdtemp(join(tmpdir(), 'custody-registry-'));
-  const storageDir = join(work, 'storage');
-  const port = await freePort();
+  const storageDir = opts.storageDir ?? join(work, 'storage');
+  const port = opts.port ?? (await freePort());
+  const q = (v: string) => JSON.stringify(v);
+  const auth = opts.htpasswd
+    ? ['auth:', '  htpasswd:', '    realm: custody-test', `    path: ${q(opts.htpasswd)}`]
+    : opts.token
+      ? ['auth:', '  token:', `    realm: ${q(opts.token.realm)}`, `    service: ${q(opts.token.service)}`, `    issuer: ${q(opts.token.issuer)}`, `    rootcertbundle: ${q(opts.token.rootCertBundle)}`]
+      : [];
   const config = [
     'version: 0.1',
     'log:',
@@ -46,12 +82,14 @@ export async function startLocalRegistry(opts: { binary?: string; timeoutMs?: nu
     '    disabled: true',
     'storage:',
     '  filesystem:',
-    `    rootdirectory: ${storageDir}`,
+    `    rootdirectory: ${q(storageDir)}`,
     '  delete:',
     '    enabled: true',
     'http:',
     `  addr: 127.0.0.1:${port}`,
     '  secret: custody-local-registry',
+    ...(opts.tls ? ['  tls:', `    certificate: ${q(opts.tls.certificate)}`, `    key: ${q(opts.tls.key)}`] : []),
+    ...auth,
     '',
   ].join('\n');
   const configPath = join(work, 'config.yml');
@@ -69,15 +107,16 @@ export async function startLocalRegistry(opts: { binary?: string; timeoutMs?: nu
       if (exited === undefined) child.kill('SIGKILL');
     }
     await rm(work, { recursive: true, force: true });
+    if (opts.storageDir === undefined) await rm(storageDir, { recursive: true, force: true });
   };
-  const url = `http://127.0.0.1:${port}`;
+  const url = `${opts.tls ? 'https' : 'http'}://127.0.0.1:${port}`;
   const deadline = Date.now() + (opts.timeoutMs ?? 15000);
   while (true) {
     if (exited !== undefined) {
       await rm(work, { recursive: true, force: true });
       throw new CustodyError('REGISTRY_ERROR', `docker-registry exited with ${exited}: ${stderr.trim()}`);
     }
-    const ok = await fetch(`${url}/v2/`).then((r) => r.status === 200, () => false);
+    const ok = await answers(port, !!opts.tls);
     if (ok) break;
     if (Date.now() > deadline) {
       await stop();
