@@ -13,7 +13,7 @@ import { Readable, Transform } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import tarStream from 'tar-stream';
 import { CustodyError } from '@custody/core';
-import { RegistryClient } from '@custody/store';
+import { isLoopbackHost, RegistryClient } from '@custody/store';
 
 export interface TreeFile {
   /** Path inside the tree, '/'-separated, no leading '/'. */
@@ -318,9 +318,10 @@ export function parseRegistryReference(ref: string): { registry: string; reposit
 }
 
 /** An image in a registry, read through custody's OCI client (digests checked). */
-export async function readRegistryImage(ref: string, opts: { headers?: Record<string, string>; fetch?: typeof fetch } = {}): Promise<Tree> {
+export async function readRegistryImage(ref: string, opts: { plainHttp?: boolean } = {}): Promise<Tree> {
   const { registry, repository, reference } = parseRegistryReference(ref);
-  const client = new RegistryClient({ registry, headers: opts.headers, fetch: opts.fetch });
+  // credentials, TLS and retries as every registry command; loopback registries stay plain http here as before
+  const client = new RegistryClient({ registry, plainHttp: opts.plainHttp ?? isLoopbackHost(registry) });
   const got = await client.getManifest(repository, reference);
   if (!got) throw new CustodyError('REGISTRY_ERROR', `${ref}: no such manifest`);
   if (got.json.manifests) throw new CustodyError('USAGE', `${ref} is an image index; name one platform's manifest by digest`);
