@@ -44,12 +44,15 @@ function rethrow(e: unknown, signal: AbortSignal, what: string): never {
   throw new CustodyError('NETWORK', `${what}: ${(e as Error).message}`, { cause: e });
 }
 
-export function ociRegistryAccess(opts: { fetch?: typeof fetch } = {}): RegistryAccess {
-  const fetchImpl = opts.fetch ?? fetch;
+export function ociRegistryAccess(opts: { env?: NodeJS.ProcessEnv } = {}): RegistryAccess {
+  // credentials as docker finds them, TLS, retries; the review's signal cuts requests and retry waits
   const store = (ref: ImageReference, plainHttp: boolean, signal: AbortSignal) => new OciRegistryStore({
     registry: baseUrl(ref, plainHttp),
     repository: ref.repository,
-    fetch: ((url: string | URL | Request, init?: RequestInit) => fetchImpl(url, { ...init, signal })) as typeof fetch,
+    signal,
+    // one quick retry: the admission deadline is seconds, a refused connection will not heal in time
+    retries: 1,
+    ...(opts.env ? { env: opts.env } : {}),
   });
   return {
     async resolve(ref, { plainHttp, signal }) {

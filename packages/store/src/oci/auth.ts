@@ -47,6 +47,7 @@ export interface AuthOptions {
   /** Use the OAuth2 password grant (POST) instead of GET with Basic auth at the token server. */
   oauth2Password?: boolean;
   now?: () => number;
+  signal?: AbortSignal;
 }
 
 const MIN_TOKEN_SECONDS = 60; // distribution's token spec: expires_in defaults to (at least) 60 s
@@ -142,7 +143,7 @@ export class RegistryAuth {
         if (service) form.set('service', service);
         if (wanted) form.set('scope', wanted);
         form.set('client_id', 'custody');
-        res = await this.transport.request({ method: 'POST', url: realm, headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: Buffer.from(form.toString()), maxBodyBytes: 1 << 20 });
+        res = await this.transport.request({ method: 'POST', url: realm, headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: Buffer.from(form.toString()), maxBodyBytes: 1 << 20, signal: this.o.signal });
       } else {
         const url = new URL(realm);
         if (service) url.searchParams.set('service', service);
@@ -151,7 +152,7 @@ export class RegistryAuth {
         const headers: Record<string, string> = {};
         const b = this.basic();
         if (b) headers.authorization = b;
-        res = await this.transport.request({ method: 'GET', url, headers, maxBodyBytes: 1 << 20 });
+        res = await this.transport.request({ method: 'GET', url, headers, maxBodyBytes: 1 << 20, signal: this.o.signal });
       }
     } catch (e) {
       if (e instanceof TransportError) throw new CustodyError('NETWORK', `${what}: get token: ${e.message}`, { cause: e });

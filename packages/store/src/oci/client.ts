@@ -76,6 +76,8 @@ export interface RegistryClientOptions {
   chunkSize?: number;
   /** OAuth2 password grant at the token server instead of GET with Basic auth. */
   oauth2Password?: boolean;
+  /** Aborts every request and retry wait of this client (e.g. an admission deadline). */
+  signal?: AbortSignal;
 }
 
 const MANIFEST_ACCEPT = [OCI_MEDIA_TYPES.manifest, OCI_MEDIA_TYPES.index, OCI_MEDIA_TYPES.dockerManifest, OCI_MEDIA_TYPES.dockerList].join(', ');
@@ -110,7 +112,20 @@ function checkDigest(digest: string): void {
 }
 
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(new TransportError('ABORT_ERR', 'aborted'));
+    const onAbort = () => {
+      clearTimeout(t);
+      reject(new TransportError('ABORT_ERR', 'aborted'));
+    };
+    const t = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
 
 /** Retry-After as ms (delta-seconds or an HTTP date); undefined when absent or unreadable. */
 export function retryAfterMs(value: string | undefined, now = Date.now()): number | undefined {
@@ -168,7 +183,7 @@ export class RegistryClient {
     if (this.auth) return this.auth;
     this.authReady ??= (async () => {
       const credentials = this.o.credentials === null ? undefined : this.o.credentials ?? (await findCredentials(this.host, this.o.env));
-      this.auth = new RegistryAuth(this.transport, { registryHost: this.host, credentials, oauth2Password: this.o.oauth2Password });
+      this.auth = new RegistryAuth(this.transport, { registryHost: this.host, credentials, oauth2Password: this.o.oauth2Password, signal: this.o.signal });
       return this.auth;
     })();
     return this.authReady;
@@ -188,7 +203,11 @@ export class RegistryClient {
       if (after > cap) throw new CustodyError('REGISTRY_ERROR', `${this.where(op ?? 'request')}: HTTP ${res!.status}, asks to retry after ${Math.round(after / 1000)} s (more than ${Math.round(cap / 1000)} s)`);
       wait = after;
     }
-    await sleep(wait);
+    try {
+      await sleep(wait, this.o.signal);
+    } catch (e) {
+      throw new CustodyError('NETWORK', `${this.where(op ?? 'request')}: aborted`, { cause: e });
+    }
   }
 
   /** One logical request: auth challenges answered, transient failures retried with backoff. */
@@ -206,11 +225,11 @@ export class RegistryClient {
       const authorization = foreign ? undefined : auth.authorize(init.scope);
       let res: HttpResponse;
       try {
-        res = await this.transport.request({ method, url, headers: { ...init.headers, ...(authorization ? { authorization } : {}) }, body: init.body, maxBodyBytes: init.maxBodyBytes });
+        res = await this.transport.request({ method, url, headers: { ...init.headers, ...(authorization ? { authorization } : {}) }, body: init.body, maxBodyBytes: init.maxBodyBytes, signal: this.o.signal });
       } catch (e) {
         if (!(e instanceof TransportError)) throw e;
         if (RETRY_ERRNO.has(e.code) && attempt < retries) {
-          await this.backoff(attempt++);
+          await this.backoff(attempt++, undefined, init.op);
           continue;
         }
         throw new CustodyError('NETWORK', `${this.where(init.op)}: ${e.message}${attempt ? ` (after ${attempt + 1} attempts)` : ''}`, { cause: e });

@@ -22,6 +22,8 @@ export interface HttpRequest {
   body?: Uint8Array;
   /** Larger bodies are an error, so a hostile server cannot exhaust memory. */
   maxBodyBytes?: number;
+  /** Aborts the request (TransportError code ABORT_ERR). */
+  signal?: AbortSignal;
 }
 
 export interface TransportOptions {
@@ -132,11 +134,17 @@ export class Transport {
         });
       });
       const deadline = setTimeout(() => fail(new TransportError('ETIMEDOUT', `no complete answer within ${this.timeoutMs} ms`)), this.timeoutMs);
+      if (req.signal) {
+        const onAbort = () => fail(new TransportError('ABORT_ERR', 'aborted'));
+        if (req.signal.aborted) queueMicrotask(onAbort);
+        else req.signal.addEventListener('abort', onAbort, { once: true });
+        r.on('close', () => req.signal!.removeEventListener('abort', onAbort));
+      }
       r.on('error', (e: NodeJS.ErrnoException) => {
         const code = e.code ?? 'ECONNRESET';
-        const why = code === 'ECONNREFUSED' ? 'connection refused'
-          : code === 'ECONNRESET' ? 'connection reset'
-          : code === 'ENOTFOUND' ? 'host not found'
+        const why = code === 'ECONNREFUSED' ? 'connection refused (ECONNREFUSED)'
+          : code === 'ECONNRESET' ? 'connection reset (ECONNRESET)'
+          : code === 'ENOTFOUND' ? 'host not found (ENOTFOUND)'
           : /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/.test(code) ? `TLS: ${e.message} (trust its CA with --ca-file or NODE_EXTRA_CA_CERTS)`
           : code === 'EPROTO' ? `TLS handshake failed (${e.message.split('\n')[0]}); is it plain HTTP?`
           : e.message;
