@@ -6,8 +6,10 @@
  * or throws a CustodyError naming the file and the problem.
  */
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
+import { rmSync } from 'node:fs';
+import { copyFile, mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { basename, dirname, isAbsolute, join, normalize, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { CustodyError, isCustodyError } from '@custody/core/errors';
 import { parseSignedFile, type SignedFile } from '@custody/core/envelope';
@@ -26,6 +28,13 @@ export interface LoadedPolicy {
   plainHttp: boolean;
   /** 'skip' (default): inspections are not run and the response says so; 'require': deny. */
   inspections: 'skip' | 'require';
+  /** The layout file as configured. */
+  layoutSource: string;
+  /**
+   * A private copy of the bytes that were loaded and whose signature was checked: what every
+   * verification reads, so an edit of the file on disk (a good or a refused reload) never
+   * changes what a loaded policy verifies against.
+   */
   layoutPath: string;
   layoutBytes: Buffer;
   layout: SignedFile<unknown>;
@@ -120,6 +129,30 @@ async function checkLayoutSignature(r: ConfigReader, policy: string, path: strin
   if (!sig || sig.verdict !== 'pass') r.fail(`policy ${policy}: layout signature does not verify: ${sig?.message ?? report.failure?.message ?? 'not checked'}`, path);
 }
 
+let snapshotRoot: Promise<string> | undefined;
+
+/**
+ * Copies the loaded layout (and the trusted root it names by a path below its folder, which the
+ * layout pins by digest) into this process's private folder, named by the layout's digest.
+ */
+async function snapshotLayout(path: string, bytes: Buffer, trustedRootPath: unknown): Promise<string> {
+  snapshotRoot ??= mkdtemp(join(tmpdir(), 'custody-admission-layouts-')).then((dir) => {
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+    return dir;
+  });
+  const dir = join(await snapshotRoot, createHash('sha256').update(bytes).update(path).digest('hex'));
+  await mkdir(dir, { recursive: true });
+  const out = join(dir, basename(path));
+  await writeFile(out, bytes, { mode: 0o600 });
+  if (typeof trustedRootPath === 'string' && !isAbsolute(trustedRootPath) && !normalize(trustedRootPath).startsWith('..')) {
+    const target = join(dir, normalize(trustedRootPath));
+    await mkdir(dirname(target), { recursive: true });
+    // missing: the verification then fails closed on the pinned trust root, as it would have
+    await copyFile(resolve(dirname(path), trustedRootPath), target).catch(() => undefined);
+  }
+  return out;
+}
+
 async function loadPolicy(r: ConfigReader, raw: unknown, i: number, names: Set<string>): Promise<LoadedPolicy> {
   const at = `policies[${i}]`;
   if (!isObject(raw)) r.fail(`${at}: expected a mapping`);
@@ -153,14 +186,15 @@ async function loadPolicy(r: ConfigReader, raw: unknown, i: number, names: Set<s
     layoutKeys.push(parsePublicKeyText(text, p));
   }
   await checkLayoutSignature(r, name, layoutPath, layout, layoutKeys);
-  const body = layout.body as { expires?: unknown; inspect?: { name?: unknown }[]; steps?: { name?: unknown }[] };
+  const body = layout.body as { expires?: unknown; inspect?: { name?: unknown }[]; steps?: { name?: unknown }[]; trustedRoot?: { path?: unknown } };
+  const snapshot = await snapshotLayout(layoutPath, layoutBytes, body.trustedRoot?.path);
   const expires = typeof body.expires === 'string' ? new Date(body.expires) : undefined;
   const inspectionNames = Array.isArray(body.inspect) ? body.inspect.map((x) => String(x?.name)) : [];
   const last = Array.isArray(body.steps) ? body.steps.at(-1)?.name : undefined;
   const trustDigest = `sha256:${sha256Hex(JSON.stringify({ keys: layoutKeys.map((k) => k.keyid).sort(), params: params ?? {}, inspections }))}`;
   return {
     name, images, ...(namespaces ? { namespaces } : {}), mode, plainHttp: raw.plainHttp === true, inspections,
-    layoutPath, layoutBytes, layout, layoutDigest: `sha256:${sha256Hex(layoutBytes)}`,
+    layoutSource: layoutPath, layoutPath: snapshot, layoutBytes, layout, layoutDigest: `sha256:${sha256Hex(layoutBytes)}`,
     layoutExpires: expires && !Number.isNaN(expires.getTime()) ? expires : undefined,
     layoutKeyPaths: keyPaths, layoutKeys, ...(params ? { params } : {}), trustDigest, inspectionNames,
     ...(typeof last === 'string' ? { lastStep: last } : {}),

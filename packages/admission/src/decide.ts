@@ -81,6 +81,12 @@ export class AdmissionController {
     deps.metrics.gauge('custody_admission_verifications_in_flight', 'Verifications running now', () => this.flights.inFlight);
   }
 
+  /** Forgets every cached verdict and tag (the next review of each image verifies again). */
+  clearCaches(): void {
+    this.verdicts.clear();
+    this.tags.clear();
+  }
+
   /** Answers one AdmissionReview body (already parsed JSON, or undefined when it was not JSON). */
   async review(body: unknown): Promise<ReviewEnvelope> {
     const started = process.hrtime.bigint();

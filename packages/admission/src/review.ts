@@ -153,7 +153,9 @@ export function splitPath(path: string): string[] {
 /** KServe: every `storageUri` (and `storageUris[*]`) under spec.predictor/transformer/explainer. */
 function kserveModels(obj: Record<string, unknown>, out: FoundArtifact[]): void {
   const visit = (v: unknown, at: string, depth: number) => {
-    if (depth > 8 || v === null || typeof v !== 'object') return;
+    if (v === null || typeof v !== 'object') return;
+    // deeper than any KServe field: refuse rather than miss a storageUri
+    if (depth > 12) bad(`${at} is nested too deeply to be read`);
     if (Array.isArray(v)) return v.forEach((x, i) => visit(x, `${at}[${i}]`, depth + 1));
     for (const [k, x] of Object.entries(v)) {
       const here = `${at}.${k}`;

@@ -67,14 +67,15 @@ export const engineVerify: VerifyFunction = async (req) => {
     runInspections: false,
     now: req.now,
   });
-  // The verdict is cached under the loaded layout's digest: it must be about those bytes.
+  // The verdict is cached under the loaded layout's digest: it must be about those bytes (the
+  // private copy; this only fails if something else wrote to it).
   const bytes = await readFile(req.policy.layoutPath).catch(() => Buffer.alloc(0));
   if (`sha256:${createHash('sha256').update(bytes).digest('hex')}` !== req.policy.layoutDigest) {
-    throw new CustodyError('CONFIG_INVALID', 'the layout file changed while it was being verified; the next reload picks it up', { file: req.policy.layoutPath });
+    throw new CustodyError('CONFIG_INVALID', 'the loaded copy of the layout changed during the verification', { file: req.policy.layoutPath });
   }
   let report = r.report;
   if (report.verdict === 'pass') {
-    const mismatch = subjectMismatch(req, report, links);
+    const mismatch = subjectMismatch(req, report, req.attestations);
     if (mismatch) {
       report = { ...report, verdict: 'fail', failure: { code: 'SUBJECT_MISMATCH', check: 'artifact-rules', ...(req.policy.lastStep ? { step: req.policy.lastStep } : {}), message: mismatch } };
     }
@@ -87,31 +88,33 @@ export const engineVerify: VerifyFunction = async (req) => {
  * have recorded the image manifest `blobs/sha256/<hex>` with that digest among its products.
  * Attestations copied from another image name that image's manifest, never this one.
  */
-function subjectMismatch(req: VerifyRequest, report: VerificationReport, links: Map<string, PulledFile>): string | undefined {
+function subjectMismatch(req: VerifyRequest, report: VerificationReport, files: PulledFile[]): string | undefined {
   const step = req.policy.lastStep;
   if (!step) return 'the layout has no steps, so nothing says which image it is about';
-  // Only the links the verification counted (valid signature by a functionary of the step).
+  // Only the links the verification counted (valid signature by a functionary of the step):
+  // metablock or DSSE `.link` files (named by file name), or link Statements in Sigstore
+  // bundles (named by origin).
   const counted = new Set<string>();
   for (const c of report.checks) {
     if (c.check === 'threshold' && c.step === step) for (const s of c.signers ?? []) if (s.valid) counted.add(s.file);
   }
   const hex = req.subjectDigest.slice('sha256:'.length);
   const blob = new RegExp(`(^|/)blobs/sha256/${hex}$`);
-  for (const name of counted) {
-    const f = links.get(name);
-    if (!f || f.text === '') continue;
+  for (const f of files) {
+    if (!counted.has(f.name) && !counted.has(f.origin)) continue;
     for (const [path, sha256] of linkProducts(f.text)) if (blob.test(path) && sha256 === hex) return undefined;
   }
   return `no counted link of step ${step} records the image manifest ${req.subjectDigest.slice(0, 19)} among its products: the evidence is about another artifact`;
 }
 
-/** [path, sha256] of a link's products: a metablock link, or a DSSE link Statement (subject). */
+/** [path, sha256] of a link's products: a metablock link, a DSSE link Statement, or one in a Sigstore bundle. */
 function linkProducts(text: string): [string, string | undefined][] {
   try {
-    const doc = JSON.parse(text) as { signed?: { products?: Record<string, { sha256?: string }> }; payload?: string };
+    const doc = JSON.parse(text) as { signed?: { products?: Record<string, { sha256?: string }> }; payload?: string; dsseEnvelope?: { payload?: string } };
     if (doc.signed) return Object.entries(doc.signed.products ?? {}).map(([p, d]) => [p, d?.sha256]);
-    if (typeof doc.payload === 'string') {
-      const body = JSON.parse(Buffer.from(doc.payload, 'base64').toString('utf8')) as { products?: Record<string, { sha256?: string }>; subject?: { name?: string; digest?: { sha256?: string } }[] };
+    const payload = doc.payload ?? doc.dsseEnvelope?.payload;
+    if (typeof payload === 'string') {
+      const body = JSON.parse(Buffer.from(payload, 'base64').toString('utf8')) as { products?: Record<string, { sha256?: string }>; subject?: { name?: string; digest?: { sha256?: string } }[] };
       if (body.products) return Object.entries(body.products).map(([p, d]) => [p, d?.sha256]);
       return (body.subject ?? []).map((s) => [String(s.name), s.digest?.sha256]);
     }
@@ -120,4 +123,3 @@ function linkProducts(text: string): [string, string | undefined][] {
   }
   return [];
 }
-

@@ -313,8 +313,11 @@ describe('custody admission serve against a registry', () => {
     await assert.rejects(s.reload(), (e: Error & { code?: string }) => e.code === 'CONFIG_INVALID' && /policy ml-service: layout signature does not verify/.test(e.message));
     assert.ok(logs.some((l) => l.msg === 'config reload failed; keeping the previous configuration' && /layout signature does not verify/.test(String(l.error))));
     assert.equal(s.metrics.reloads.get({ result: 'failure' }), 1);
-    // the old configuration still answers
+    // the old configuration still answers, also for a verification that starts now
+    s.controller.clearCaches();
+    const before = s.metrics.verifications.get({ result: 'pass' });
     await expectAnswer(pod({ containers: [img('ml/credit', 'v1')] }), true);
+    assert.equal(s.metrics.verifications.get({ result: 'pass' }), before + 1);
     await expectAnswer(pod({ containers: [img('ml/credit', 'unsigned')] }), false);
     assert.match((await post(s, ca, '', '/readyz', 'GET')).text, /the last reload failed: .*layout signature does not verify/);
     await writeFile(layoutFile, 'not json');
@@ -322,6 +325,28 @@ describe('custody admission serve against a registry', () => {
     await writeFile(layoutFile, good);
     assert.equal(await s.reload(), false); // same files as the loaded config: nothing to change
     assert.doesNotMatch((await post(s, ca, '', '/readyz', 'GET')).text, /failed/);
+  });
+
+  it('the config is polled: an edit takes effect without a restart', async () => {
+    const polled = join(f.dir, 'polled.yaml');
+    const base = await readFile(f.configFile, 'utf8');
+    await writeFile(polled, base);
+    const p = await startAdmissionServer({ configFile: polled, reloadIntervalMs: 100, listen: { host: '127.0.0.1', port: 0 }, log: () => undefined });
+    try {
+      const nginx = () => post(p, ca, JSON.stringify(pod({ containers: ['nginx:1.27'] }))).then((r) => JSON.parse(r.text).response);
+      assert.equal((await nginx()).allowed, false);
+      await writeFile(polled, base.replace('noMatch: deny', 'noMatch: warn'));
+      let r = await nginx();
+      for (let i = 0; i < 50 && r.allowed === false; i++) {
+        await new Promise((res) => setTimeout(res, 100));
+        r = await nginx();
+      }
+      assert.equal(r.allowed, true);
+      assert.deepEqual(r.warnings, ['custody: image nginx:1.27 (docker.io/library/nginx) matches no policy for namespace ml-prod; admitted unverified (noMatch: warn)']);
+      assert.equal(p.metrics.reloads.get({ result: 'success' }), 1);
+    } finally {
+      await p.close();
+    }
   });
 
   describe('signed VSAs per decision', () => {
