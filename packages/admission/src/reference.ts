@@ -57,7 +57,11 @@ export function parseImageReference(ref: string): ImageReference {
     host = parts.shift()!;
     if (!HOST.test(host)) invalid(ref, `registry host ${JSON.stringify(host)} is not a host[:port]`);
   }
-  if (host === 'index.docker.io') host = 'docker.io';
+  // One registry, one name: hosts are case-insensitive, :443 is https's own port, and Docker
+  // Hub answers under several names. Otherwise another spelling of a registry a policy names
+  // would match no policy (and pass under noMatch: allow).
+  host = host.toLowerCase().replace(/:443$/, '');
+  if (host === 'index.docker.io' || host === 'registry-1.docker.io') host = 'docker.io';
   if (host === 'docker.io' && parts.length === 1) parts.unshift('library');
   for (const p of parts) if (!COMPONENT.test(p)) invalid(ref, `path component ${JSON.stringify(p)} is not lowercase [a-z0-9._-]`);
   const repository = parts.join('/');

@@ -21,6 +21,13 @@ describe('image references', () => {
     assert.equal(parseImageReference('team/app:1').name, 'docker.io/team/app');
     assert.equal(parseImageReference('index.docker.io/library/nginx').name, 'docker.io/library/nginx');
   });
+  it('other spellings of one registry have one name (case, :443, Docker Hub aliases)', () => {
+    assert.equal(parseImageReference('Registry.Example/ml/x:1').name, 'registry.example/ml/x');
+    assert.equal(parseImageReference('registry.example:443/ml/x:1').name, 'registry.example/ml/x');
+    assert.equal(parseImageReference('registry.example:5000/ml/x:1').name, 'registry.example:5000/ml/x');
+    assert.equal(parseImageReference('registry-1.docker.io/library/nginx').name, 'docker.io/library/nginx');
+    assert.throws(() => parseImageReference('registry.example./ml/x'), code('IMAGE_REFERENCE_INVALID', /registry host/));
+  });
   it('refuses what a runtime would not pull, with the reason', () => {
     assert.throws(() => parseImageReference('Registry.example/ML/x'), code('IMAGE_REFERENCE_INVALID', /path component "ML"/));
     assert.throws(() => parseImageReference('x@sha256:abc'), code('IMAGE_REFERENCE_INVALID', /is not sha256:<64 lowercase hex>/));
