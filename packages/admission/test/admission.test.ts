@@ -242,6 +242,14 @@ describe('custody admission serve against a registry', () => {
     const r = await expectAnswer(md([`oci://${img('models/credit', 'v1')}`, `oci://${img('ml/credit', 'unsigned')}`]), false);
     assert.match(r.status!.message, /model oci:\/\/\S+\/ml\/credit:unsigned .*\[LINK_NOT_FOUND\]/);
   });
+  // 34
+  it('links in Sigstore bundles (custody run --format sigstore): allowed; the same bundles on another image: denied', async () => {
+    const r = await expectAnswer(pod({ containers: [img('ml/credit', 'bundled')] }), true);
+    skippedWarning(r.warnings);
+    assert.ok(r.warnings!.some((w) => w.includes(d12(f.digests.bundled))));
+    const replayed = await expectAnswer(pod({ containers: [img('ml/credit', 'bundled-replay')] }), false);
+    assert.match(replayed.status!.message, /ml\/credit:bundled-replay \(sha256:[0-9a-f]{12}\) denied by policy ml-service: check artifact-rules \(build-image\) failed \[SUBJECT_MISMATCH\]/);
+  });
   // 33
   it('DELETE is not checked', async () => {
     await expectAnswer(review({ kind: 'Pod', operation: 'DELETE', object: null, oldObject: workload('Pod', 'x', 'ml-prod', podSpec({ containers: [img('ml/credit', 'unsigned')] })) }), true);

@@ -12,6 +12,8 @@
  *   warn/credit:bad     the tampered image under a warn-mode policy, audit/credit:bad under audit
  *   prod/credit:v1      v1 under a policy limited to namespaces prod-*
  *   models/credit:v1    v1 as an OCI model (KServe storageUri, custom resources)
+ *   ml/credit:bundled   attested with `--format sigstore` (links as Statements in Sigstore bundles)
+ *   ml/credit:bundled-replay  another image carrying the bundled image's attestations
  */
 import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
@@ -59,7 +61,7 @@ export interface Fixture {
   dir: string;
   registry: LocalRegistry;
   host: string;
-  digests: { v1: string; unsigned: string; tampered: string; replay: string };
+  digests: { v1: string; unsigned: string; tampered: string; replay: string; bundled: string };
   configFile: string;
   writeConfig(extra?: string, policies?: string): Promise<void>;
   stop(): Promise<void>;
@@ -74,7 +76,7 @@ async function must(p: ReturnType<typeof custody>, what: string) {
 const env = { ...process.env, PATH: `${join(REPO_ROOT, 'node_modules/.bin')}:${process.env.PATH}` };
 
 /** A model folder, attested and imaged: `custody run` train (model plugin) then build-image. */
-async function attestedImage(dir: string, name: string, weights: string): Promise<{ work: string; att: string }> {
+async function attestedImage(dir: string, name: string, weights: string, format: 'legacy' | 'sigstore' = 'legacy'): Promise<{ work: string; att: string }> {
   const work = join(dir, name);
   const att = join(dir, `${name}-att`);
   await mkdir(join(work, 'model'), { recursive: true });
@@ -82,8 +84,8 @@ async function attestedImage(dir: string, name: string, weights: string): Promis
   await writeFile(join(work, 'model', 'README.md'), '---\nlicense: mit\n---\n# credit model\n');
   await writeFile(join(work, 'model', 'config.json'), '{"features":20}\n');
   await writeFile(join(work, 'model', 'model.safetensors'), safetensors(weights));
-  await must(custody(['run', '--step', 'train', '--key', join(dir, 'keys/ml'), '--layout', join(dir, 'layout.yaml'), '--products', 'model', '--out-dir', att, '--no-command'], { cwd: work, env }), `train ${name}`);
-  await must(custody(['run', '--step', 'build-image', '--key', join(dir, 'keys/release'), '--no-attest', '--materials', 'model', '--products', 'image', '--out-dir', att,
+  await must(custody(['run', '--step', 'train', '--key', join(dir, 'keys/ml'), '--layout', join(dir, 'layout.yaml'), '--products', 'model', '--out-dir', att, '--no-command', '--format', format], { cwd: work, env }), `train ${name}`);
+  await must(custody(['run', '--step', 'build-image', '--key', join(dir, 'keys/release'), '--no-attest', '--materials', 'model', '--products', 'image', '--out-dir', att, '--format', format,
     '--', 'custody-demo', 'build-image', '--model', 'model', '--out', 'image', '--builder', 'custody'], { cwd: work, env }), `build-image ${name}`);
   return { work, att };
 }
@@ -115,7 +117,9 @@ export async function buildFixture(): Promise<Fixture> {
   ]);
   await writeFile(join(dir, 'layout.yaml'), LAYOUT_YAML);
   await must(custody(['layout', 'sign', join(dir, 'layout.yaml'), '--key', join(dir, 'keys/owner'), '--format', 'dsse', '-o', join(dir, 'root.layout')]), 'layout sign');
-  const [good, bad] = await Promise.all([attestedImage(dir, 'good', 'good weights'), attestedImage(dir, 'bad', 'other weights')]);
+  const [good, bad, bundled] = await Promise.all([
+    attestedImage(dir, 'good', 'good weights'), attestedImage(dir, 'bad', 'other weights'), attestedImage(dir, 'bundled', 'bundled weights', 'sigstore'),
+  ]);
   // The tampered image: its build-image link claims other products after it was signed.
   const badLink = (await readdir(bad.att)).find((n) => n.startsWith('build-image.') && n.endsWith('.link'))!;
   const linkText = await readFile(join(bad.att, badLink), 'utf8');
@@ -126,7 +130,8 @@ export async function buildFixture(): Promise<Fixture> {
   // Images with no attestations of their own.
   const plain = join(dir, 'plain');
   const replay = join(dir, 'replay');
-  for (const [d, w] of [[plain, 'unsigned weights'], [replay, 'replayed weights']] as const) {
+  const replay2 = join(dir, 'replay2');
+  for (const [d, w] of [[plain, 'unsigned weights'], [replay, 'replayed weights'], [replay2, 'replayed bundle weights']] as const) {
     await mkdir(join(d, 'model'), { recursive: true });
     await writeFile(join(d, 'model', 'README.md'), '---\nlicense: mit\n---\n');
     await writeFile(join(d, 'model', 'config.json'), '{}\n');
@@ -143,6 +148,7 @@ export async function buildFixture(): Promise<Fixture> {
     tampered: await manifestDigest(join(bad.work, 'image')),
     unsigned: await manifestDigest(join(plain, 'image')),
     replay: await manifestDigest(join(replay, 'image')),
+    bundled: await manifestDigest(join(bundled.work, 'image')),
   };
   // The other images and repositories in process (faster than more CLI runs), as push does it.
   const copyTo = async (repository: string, imageDir: string, tag: string, att: string) => {
@@ -157,6 +163,9 @@ export async function buildFixture(): Promise<Fixture> {
   await copyTo('ml/credit', join(plain, 'image'), 'unsigned', empty);
   // The replay: v1's attestations attached to another image.
   await copyTo('ml/credit', join(replay, 'image'), 'replay', good.att);
+  // links as Statements in Sigstore bundles (custody run --format sigstore), and their replay
+  await copyTo('ml/credit', join(bundled.work, 'image'), 'bundled', bundled.att);
+  await copyTo('ml/credit', join(replay2, 'image'), 'bundled-replay', bundled.att);
   await copyTo('strict/credit', join(good.work, 'image'), 'v1', good.att);
   await copyTo('prod/credit', join(good.work, 'image'), 'v1', good.att);
   await copyTo('models/credit', join(good.work, 'image'), 'v1', good.att);
