@@ -312,6 +312,21 @@ describe('custody admission serve against a registry', () => {
     assert.equal(await s.reload(), true);
   });
 
+  it('every matching policy must pass: a second policy over the same images denies what the first admits', async () => {
+    const cfg = await readFile(f.configFile, 'utf8');
+    await writeFile(f.configFile, `${cfg}  - name: also-strict\n    images: ["${f.host}/ml/**"]\n    layout: root.layout\n    layoutKeys: [keys/owner.pub]\n    plainHttp: true\n    inspections: require\n`);
+    try {
+      assert.equal(await s.reload(), true);
+      const r = await expectAnswer(pod({ containers: [img('ml/credit', 'v1')] }), false);
+      assert.match(r.status!.message, /ml\/credit:v1 \(sha256:[0-9a-f]{12}\) denied by policy also-strict: check inspection \(inspect-image\) failed \[INSPECTIONS_NOT_RUN\]/);
+      assert.doesNotMatch(r.status!.message, /policy ml-service/);
+    } finally {
+      await writeFile(f.configFile, cfg);
+      assert.equal(await s.reload(), true);
+    }
+    await expectAnswer(pod({ containers: [img('ml/credit', 'v1')] }), true);
+  });
+
   it('a reload with a broken layout keeps the old configuration, says why, and recovers', async () => {
     const layoutFile = join(f.dir, 'root.layout');
     const good = await readFile(layoutFile);
