@@ -3,7 +3,7 @@ import type { CommandModule } from 'yargs';
 interface KeyFileArgs { file: string; 'passphrase-file'?: string }
 
 async function loadAnyPublicKey(file: string, passphraseFile?: string) {
-  const sign = await import('@custody/sign');
+  const sign = await import('@custody/sign/keys');
   if (passphraseFile) {
     // An encrypted private key file: its public part needs the passphrase.
     const signer = await sign.loadSigner(file, { passphrase: await sign.readPassphraseFile(passphraseFile) });

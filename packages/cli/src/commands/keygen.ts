@@ -16,7 +16,7 @@ export const keygenCommand: CommandModule<object, KeygenArgs> = {
     .option('passphrase-file', { type: 'string', describe: 'encrypt the private key (AES-256-CBC PKCS#8) with the passphrase in this file' })
     .option('force', { type: 'boolean', default: false, describe: 'replace existing key files' }) as any,
   handler: async (argv) => {
-    const { generateKeyPair, writeKeyPair, readPassphraseFile } = await import('@custody/sign');
+    const { generateKeyPair, writeKeyPair, readPassphraseFile } = await import('@custody/sign/keys');
     const passphrase = argv['passphrase-file'] ? await readPassphraseFile(argv['passphrase-file']) : undefined;
     const pair = generateKeyPair(argv.type, { passphrase });
     const { privatePath, publicPath } = await writeKeyPair(argv.name, pair, { overwrite: argv.force });

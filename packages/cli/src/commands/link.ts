@@ -66,7 +66,7 @@ export const linkShowCommand: CommandModule<object, LinkShowArgs> = {
     .option('json', { type: 'boolean', default: false, describe: 'print JSON instead of text' }) as any,
   handler: async (argv) => {
     const core = await import('@custody/core');
-    const { readTextFile, loadPublicKey } = await import('@custody/sign');
+    const [{ readTextFile }, { loadPublicKey }] = await Promise.all([import('@custody/sign/files'), import('@custody/sign/keys')]);
     const text = await readTextFile(argv.file);
     const signed = core.parseSignedFile(text, argv.file);
     const link = await linkOf(signed, argv.file);
