@@ -98,6 +98,19 @@ export function referrersTag(subjectDigest: string): string {
   return `${alg}-${hex}`;
 }
 
+/**
+ * The tag each attestation also gets on registries without the referrers API:
+ * `sha256-<subject hex>.<first 32 hex of the attestation manifest digest>` (104 characters,
+ * within the 128 a tag may have). Tags are written once and never rewritten, so unlike the
+ * shared `sha256-<hex>` index they cannot lose an entry to a concurrent writer: pull reads the
+ * union of both, and every push repairs the index from them.
+ */
+export function entryTag(subjectDigest: string, manifestDigest: string): string {
+  return `${referrersTag(subjectDigest)}.${manifestDigest.slice(7, 39)}`;
+}
+
+const ENTRY_TAG = /^sha256-[0-9a-f]{64}\.([0-9a-f]{32})$/;
+
 export class OciRegistryStore {
   readonly client: RegistryClient;
   readonly repository: string;
@@ -170,7 +183,10 @@ export class OciRegistryStore {
       const pushed = await this.client.pushManifest(this.repository, sha256Digest(bytes), bytes, OCI_MEDIA_TYPES.manifest);
       const descriptor: OciDescriptor = { ...pushed.descriptor, artifactType, ...(manifest.annotations ? { annotations: manifest.annotations } : {}) };
       const byApi = pushed.ociSubject === subject.digest;
-      if (!byApi) unindexed.push(descriptor);
+      if (!byApi) {
+        await this.client.pushManifest(this.repository, entryTag(subject.digest, pushed.descriptor.digest), bytes, OCI_MEDIA_TYPES.manifest);
+        unindexed.push(descriptor);
+      }
       out.push({ descriptor, indexedBy: byApi ? 'referrers-api' : 'tag-schema' });
     }
     if (unindexed.length) await this.addToReferrersTag(subject.digest, unindexed);
@@ -181,37 +197,31 @@ export class OciRegistryStore {
    * Adds descriptors to the `sha256-<hex>` fallback index with optimistic concurrency. A
    * registry without the referrers API (distribution 2.8) has no conditional PUT, so two
    * writers can each read the index, add their entry and write — the later write drops the
-   * earlier entry. So: read, merge (the union, existing order kept), write, then re-read to
-   * confirm, twice, the second time after a settle pause several times longer than our own
-   * write took, so a concurrent writer that read before our write has landed by then; an entry
-   * found missing is merged and written again. The residual risk is a writer stalled between
-   * its read and its write for longer than that pause.
+   * earlier entry. So: read, merge (the union, existing order kept), write, re-read to confirm,
+   * retry while an entry is missing; then repair from the entry tags (see entryTag), which
+   * catches an entry a writer that stalled between its read and its write dropped later. Pull
+   * reads the index and the entry tags, so no entry is lost even before that repair.
    */
-  private async addToReferrersTag(subjectDigest: string, descriptors: OciDescriptor[], opts: { maxRounds?: number } = {}): Promise<void> {
+  private async addToReferrersTag(subjectDigest: string, ours: OciDescriptor[], opts: { maxRounds?: number } = {}): Promise<void> {
+    await this.mergeIntoIndex(subjectDigest, ours, opts);
+    // Repair: entries of concurrent writers that an overwrite dropped, found by their own tags.
+    const { referrers } = await this.tagSchemaReferrers(subjectDigest);
+    await this.mergeIntoIndex(subjectDigest, referrers, opts);
+  }
+
+  private async mergeIntoIndex(subjectDigest: string, descriptors: OciDescriptor[], opts: { maxRounds?: number }): Promise<void> {
     const tag = referrersTag(subjectDigest);
     const maxRounds = opts.maxRounds ?? 40;
-    let wrote = false;
-    let confirmations = 0;
-    let writeMs = 20;
     for (let round = 0; round < maxRounds; round++) {
       const current = await this.client.getManifest(this.repository, tag);
       const manifests = current ? [...(Array.isArray(current.json.manifests) ? current.json.manifests : [])] : [];
       const have = new Set(manifests.map((d) => d.digest));
       const missing = descriptors.filter((d) => !have.has(d.digest));
-      if (missing.length === 0) {
-        if (!wrote) return; // all there already (a re-push)
-        if (++confirmations >= 2) return;
-        await sleep(Math.max(100, 4 * writeMs) + Math.random() * 50);
-        continue;
-      }
-      confirmations = 0;
+      if (missing.length === 0) return; // all there: already (a re-push), or confirmed after our write
       const seenHere = new Set<string>();
       const merged = [...manifests, ...missing].filter((d) => !seenHere.has(d.digest) && seenHere.add(d.digest));
       const index: OciIndex = { schemaVersion: 2, mediaType: OCI_MEDIA_TYPES.index, manifests: merged };
-      const t0 = Date.now();
       await this.client.pushManifest(this.repository, tag, Buffer.from(JSON.stringify(index)), OCI_MEDIA_TYPES.index);
-      writeMs = Date.now() - t0;
-      wrote = true;
       // a short random pause, so writers that collided do not collide again in lockstep
       await sleep(5 + Math.random() * (10 + 10 * round));
     }
@@ -222,10 +232,34 @@ export class OciRegistryStore {
   async listReferrers(subjectDigest: string, opts: { artifactType?: string } = {}): Promise<{ referrers: OciDescriptor[]; via: 'referrers-api' | 'tag-schema' }> {
     const api = await this.client.referrersApi(this.repository, subjectDigest, opts.artifactType);
     if (api) return { referrers: api, via: 'referrers-api' };
-    const tagged = await this.client.getManifest(this.repository, referrersTag(subjectDigest));
-    if (tagged && !Array.isArray(tagged.json.manifests)) throw new CustodyError('REGISTRY_ERROR', `registry ${this.client.host}: ${this.repository}:${referrersTag(subjectDigest)} is not an image index`);
-    const all = tagged?.json.manifests ?? [];
+    const { referrers: all } = await this.tagSchemaReferrers(subjectDigest);
     return { referrers: opts.artifactType ? all.filter((d) => d.artifactType === opts.artifactType) : all, via: 'tag-schema' };
+  }
+
+  /** The `sha256-<hex>` index's entries, then those only their entry tags know (see entryTag). */
+  private async tagSchemaReferrers(subjectDigest: string): Promise<{ referrers: OciDescriptor[] }> {
+    const where = `registry ${this.client.host}`;
+    const tag = referrersTag(subjectDigest);
+    const tagged = await this.client.getManifest(this.repository, tag);
+    if (tagged && !Array.isArray(tagged.json.manifests)) throw new CustodyError('REGISTRY_ERROR', `${where}: ${this.repository}:${tag} is not an image index`);
+    const listed = tagged?.json.manifests ?? [];
+    const known = new Set(listed.map((d) => (typeof d?.digest === 'string' ? d.digest.slice(7, 39) : '')));
+    const extra: OciDescriptor[] = [];
+    for (const t of (await this.client.listTags(this.repository, `${tag}.`)).sort()) {
+      const m = ENTRY_TAG.exec(t);
+      if (!m || known.has(m[1])) continue;
+      const got = await this.client.getManifest(this.repository, t);
+      if (!got) continue; // deleted since the listing
+      if (!got.descriptor.digest.startsWith(`sha256:${m[1]}`)) throw new CustodyError('DIGEST_MISMATCH', `${where}: tag ${t} names manifest ${got.descriptor.digest}`);
+      known.add(m[1]);
+      const json = got.json;
+      extra.push({
+        mediaType: OCI_MEDIA_TYPES.manifest, digest: got.descriptor.digest, size: got.descriptor.size,
+        ...(typeof json.artifactType === 'string' ? { artifactType: json.artifactType } : {}),
+        ...(json.annotations && typeof json.annotations === 'object' ? { annotations: json.annotations } : {}),
+      });
+    }
+    return { referrers: [...listed, ...extra] };
   }
 
   /**

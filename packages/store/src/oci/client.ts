@@ -220,7 +220,9 @@ export class RegistryClient {
     if (foreign && base.protocol === 'https:' && url.protocol !== 'https:') throw new CustodyError('REGISTRY_ERROR', `${this.where(init.op)}: the registry pointed an upload to plain http (${url.host})`);
     const auth = await this.getAuth();
     const retries = init.retries ?? (init.retry === false ? 0 : this.o.retries ?? 4);
-    let challenged = false;
+    // Two auth rounds at most: a cached token the registry rejects is fetched again once; a token
+    // rejected right after it was fetched (a denied scope) then fails instead of looping.
+    let challenges = 0;
     for (let attempt = 0; ; ) {
       const authorization = foreign ? undefined : auth.authorize(init.scope);
       let res: HttpResponse;
@@ -234,8 +236,8 @@ export class RegistryClient {
         }
         throw new CustodyError('NETWORK', `${this.where(init.op)}: ${e.message}${attempt ? ` (after ${attempt + 1} attempts)` : ''}`, { cause: e });
       }
-      if (res.status === 401 && !challenged) {
-        challenged = true;
+      if (res.status === 401 && challenges < 2) {
+        challenges++;
         let retry: boolean;
         try {
           retry = await auth.onUnauthorized(res, init.scope, authorization);
@@ -365,7 +367,17 @@ export class RegistryClient {
     checkRepository(repository);
     const digest = sha256Digest(bytes);
     const op = `push manifest ${repository}:${reference}`;
-    const res = await this.send('PUT', `/v2/${repository}/manifests/${reference}`, { op, scope: pushScope(repository), headers: { 'content-type': mediaType }, body: bytes });
+    let res: HttpResponse;
+    for (let attempt = 0; ; attempt++) {
+      res = await this.send('PUT', `/v2/${repository}/manifests/${reference}`, { op, scope: pushScope(repository), headers: { 'content-type': mediaType }, body: bytes });
+      // distribution 2.8 can answer MANIFEST_BLOB_UNKNOWN / DIGEST_INVALID while another session
+      // commits a blob this manifest names (the shared empty config): transient, so retried
+      if (res.status === 400 && attempt < 4 && /MANIFEST_BLOB_UNKNOWN|DIGEST_INVALID/.test(res.body.toString('utf8'))) {
+        await this.backoff(attempt, undefined, op);
+        continue;
+      }
+      break;
+    }
     if (res.status !== 201) return this.fail(op, res);
     const returned = header(res, 'docker-content-digest');
     if (returned && returned !== digest) throw new CustodyError('DIGEST_MISMATCH', `${this.where(op)}: stored as ${returned}, expected ${digest}`);
@@ -391,6 +403,45 @@ export class RegistryClient {
     if (!json || typeof json !== 'object' || Array.isArray(json)) throw new CustodyError('REGISTRY_ERROR', `${this.where(op)}: the manifest is not a JSON object`);
     const mediaType = (typeof json.mediaType === 'string' ? json.mediaType : undefined) ?? header(res, 'content-type') ?? OCI_MEDIA_TYPES.manifest;
     return { descriptor: { mediaType, digest, size: bytes.length }, bytes, json };
+  }
+
+  /**
+   * Tags of a repository starting with `prefix`, through /tags/list pages (`n`, `last`, Link
+   * next) — bounded like the referrers pages, a looping link is an error. Registries list tags
+   * sorted, so listing starts at the prefix and stops past it.
+   */
+  async listTags(repository: string, prefix = '', opts: { pageSize?: number; maxPages?: number } = {}): Promise<string[]> {
+    checkRepository(repository);
+    const op = `list tags ${repository}`;
+    const n = opts.pageSize ?? 1000;
+    const maxPages = opts.maxPages ?? MAX_REFERRER_PAGES;
+    const start = prefix ? `&last=${encodeURIComponent(prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) - 1) + '~')}` : '';
+    let url: string | null = `/v2/${repository}/tags/list?n=${n}${start}`;
+    const seen = new Set<string>();
+    const out: string[] = [];
+    while (url) {
+      const abs = new URL(url, this.baseUrl).href;
+      if (seen.has(abs)) throw new CustodyError('REGISTRY_ERROR', `${this.where(op)}: the tags "next" link loops back to ${new URL(abs).pathname}${new URL(abs).search}`);
+      if (seen.size >= maxPages) throw new CustodyError('REGISTRY_ERROR', `${this.where(op)}: more than ${maxPages} pages of tags`);
+      seen.add(abs);
+      const res = await this.send('GET', abs, { op, scope: pullScope(repository), maxBodyBytes: MAX_MANIFEST_BYTES });
+      if (res.status === 404) return out; // no such repository yet: no tags
+      if (res.status !== 200) return this.fail(op, res);
+      let body: { tags?: unknown };
+      try {
+        body = JSON.parse(res.body.toString('utf8'));
+      } catch {
+        throw new CustodyError('REGISTRY_ERROR', `${this.where(op)}: the tag list is not JSON`);
+      }
+      const tags = Array.isArray(body?.tags) ? body.tags.filter((t): t is string => typeof t === 'string') : [];
+      out.push(...tags.filter((t) => t.startsWith(prefix)));
+      const link = header(res, 'link');
+      const next = link && /<([^>]+)>\s*;\s*rel="?next"?/.exec(link);
+      // sorted listing: once past the prefix, nothing further can match
+      if (prefix && tags.length && tags[tags.length - 1] > prefix && !tags[tags.length - 1].startsWith(prefix)) break;
+      url = next ? next[1] : null;
+    }
+    return out;
   }
 
   /**
