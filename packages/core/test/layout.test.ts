@@ -145,12 +145,26 @@ test('lint accepts the body of a layout the reference wrote, and warns about uns
   assert.equal(jsonPointerToPath('/steps/1/expected_materials/0'), 'steps[1].expected_materials[0]');
 });
 
-test('graph: an edge per MATCH rule, from the step it names', () => {
+test('graph: one edge per pair of steps, a line per MATCH rule with its IN prefixes; functionaries and plugins on the nodes', () => {
   const g = layoutGraph(parseLayoutDocument(YAML_DOC, 'l.yaml'));
   assert.deepEqual(g.nodes.map((n) => `${n.kind}:${n.name}`), ['step:build', 'step:package', 'inspection:check']);
-  assert.deepEqual(g.edges, [{ from: 'n0', to: 'n1', label: '* (products → materials)' }]);
-  assert.match(renderLayoutGraph(parseLayoutDocument(YAML_DOC, 'l.yaml'), 'mermaid'), /^flowchart LR\n {2}n0\["build<br\/>2 of 2 functionaries"\]/);
-  assert.match(renderLayoutGraph(parseLayoutDocument(YAML_DOC, 'l.yaml'), 'dot'), /n0 -> n1 \[label="\* \(products → materials\)"\];/);
+  assert.deepEqual(g.edges, [{ from: 'n0', to: 'n1', label: '* IN dist (products IN dist → materials)', rules: ['* IN dist (products IN dist → materials)'] }]);
+  assert.deepEqual([g.nodes[0].functionaries, g.nodes[0].threshold, g.nodes[0].plugins], [['bob', 'keys/carl.pub'], 2, ['git']]);
+  assert.match(renderLayoutGraph(parseLayoutDocument(YAML_DOC, 'l.yaml'), 'mermaid'), /^flowchart LR\n {2}n0\["build<br\/>2 of 2: bob, keys\/carl\.pub<br\/>plugins: git"\]/);
+  assert.match(renderLayoutGraph(parseLayoutDocument(YAML_DOC, 'l.yaml'), 'dot'), /n0 -> n1 \[label="\* IN dist \(products IN dist → materials\)"\];/);
+  // the same MATCH in materials and products, and twice over: one edge, no repeated line
+  const twice = layoutGraph(parseLayoutDocument(`${YAML_DOC.replace('inspect:', `  - name: ship
+    pubkeys: [bob]
+    expected_materials: [MATCH dist/* WITH PRODUCTS FROM build, MATCH dist/* WITH PRODUCTS FROM build]
+    expected_products: [MATCH dist/* WITH PRODUCTS FROM build]
+    expectedPredicates:
+      - predicateType: https://example.com/p
+        expectedAttributes: [{ rule: "predicate.ok == true" }]
+inspect:`)}`, 'l.yaml'));
+  const ship = twice.edges.filter((e) => e.to === 'n2');
+  assert.deepEqual(ship, [{ from: 'n0', to: 'n2', label: 'dist/* (products → materials)\ndist/* (products → products)', rules: ['dist/* (products → materials)', 'dist/* (products → products)'] }]);
+  assert.deepEqual(twice.nodes[2].predicateRules, [{ predicateType: 'https://example.com/p', rule: 'predicate.ok == true' }]);
+  assert.match(twice.nodes[2].label, /\nrule: predicate\.ok == true$/);
 });
 
 test('schemas/layout.schema.json is LAYOUT_SCHEMA', () => {

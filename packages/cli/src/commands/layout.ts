@@ -27,7 +27,7 @@ interface SignArgs extends KeylessArgv {
   force?: boolean;
 }
 interface LintArgs { file: string; json: boolean }
-interface GraphArgs { file: string; format: 'mermaid' | 'dot' }
+interface GraphArgs { file: string; format: 'mermaid' | 'dot' | 'svg' | 'html' }
 
 /**
  * The document in FILE, and — when it is a signed layout — the signed file (`keyless` for a
@@ -278,13 +278,18 @@ const lintCommand: CommandModule<object, LintArgs> = {
 
 const graphCommand: CommandModule<object, GraphArgs> = {
   command: 'graph <file>',
-  describe: 'draw the supply chain (steps, MATCH edges, inspections) as Mermaid or Graphviz dot',
+  describe: 'draw the supply chain (steps with functionaries, plugins and predicate rules; MATCH edges; inspections) as Mermaid, Graphviz dot, SVG or an HTML page',
   builder: (y) => y
     .positional('file', { type: 'string', demandOption: true })
-    .option('format', { choices: ['mermaid', 'dot'] as const, default: 'mermaid' as const }) as any,
+    .option('format', { choices: ['mermaid', 'dot', 'svg', 'html'] as const, default: 'mermaid' as const, describe: 'svg and html are drawn in-process (Graphviz as WebAssembly); html is one self-contained page' }) as any,
   handler: (argv) => oneLineErrors(async () => {
     const core = await import('@custody/core');
     const { doc } = await readLayoutDocument(argv.file);
+    if (argv.format === 'svg' || argv.format === 'html') {
+      const report = await import('@custody/engine/report');
+      process.stdout.write(argv.format === 'svg' ? `${await report.layoutSvg(doc)}\n` : await report.layoutGraphHtml(doc, `layout ${argv.file}`));
+      return;
+    }
     process.stdout.write(core.renderLayoutGraph(doc, argv.format));
   }),
 };

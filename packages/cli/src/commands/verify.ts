@@ -34,6 +34,8 @@ interface VerifyArgs {
   'vsa-subject'?: string[];
   verbose?: boolean;
   quiet?: boolean;
+  html?: string;
+  sarif?: string;
 }
 
 /** `k=v` pairs → params; a pair without `=` is bad input. */
@@ -90,6 +92,33 @@ async function printTree(report: import('@custody/core').VerificationReport, tit
   else process.stdout.write(renderVerificationTree(report, title, { ...style, verbose: argv.verbose === true }));
 }
 
+/**
+ * `--html FILE` and `--sarif FILE`: the report for a release manager (one self-contained page
+ * with the layout drawn) and for code-scanning dashboards. Written temp file + rename.
+ */
+async function writeReports(report: import('@custody/core').VerificationReport, argv: VerifyArgs): Promise<void> {
+  if (!argv.html && !argv.sarif) return;
+  const [{ renderHtmlReport, renderSarif, layoutSvg }, { writeFileAtomic }, { readLayoutFile }, { VERSION }, { CustodyError, isCustodyError }] = await Promise.all([
+    import('@custody/engine/report'), import('@custody/sign'), import('@custody/engine/verify'), import('../version.ts'), import('@custody/core/errors'),
+  ]);
+  const write = async (file: string, text: string, what: string): Promise<void> => {
+    try {
+      await writeFileAtomic(file, text);
+    } catch (e) {
+      if (isCustodyError(e)) throw e;
+      throw new CustodyError('FILE_UNWRITABLE', `cannot write the ${what}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { file, cause: e });
+    }
+  };
+  if (argv.sarif) await write(argv.sarif, `${JSON.stringify(renderSarif(report, { layoutFile: argv.layout, toolVersion: VERSION }), null, 2)}\n`, 'SARIF report');
+  if (argv.html) {
+    // the layout as the verification read it (its signature is the report's to judge)
+    const layout = await readLayoutFile(argv.layout);
+    const body = layout.kind === 'in-toto' ? layout.signed.body : layout.compat.layout;
+    const graphSvg = await layoutSvg(body, report);
+    await write(argv.html, renderHtmlReport(report, { layoutFile: argv.layout, graphSvg, now: new Date(), toolVersion: VERSION }), 'HTML report');
+  }
+}
+
 export const verifyCommand: CommandModule<object, VerifyArgs> = {
   command: 'verify',
   describe: 'verify a supply chain against a signed in-toto layout, or an attestation-verifier layout (exit 0 pass, 1 fail, 2 bad input)',
@@ -108,6 +137,8 @@ export const verifyCommand: CommandModule<object, VerifyArgs> = {
     .option('json', { type: 'boolean', default: false, describe: 'print the report as JSON (schemas/verify-report.schema.json)' })
     .option('verbose', { type: 'boolean', describe: 'the tree in full: every step, rule, signer and consumed artifact (default: a passing step is one line)' })
     .option('quiet', { type: 'boolean', describe: 'print only the verdict line (PASSED, or FAILED CODE at check (step): reason)' })
+    .option('html', { type: 'string', describe: 'also write the report as one self-contained HTML page (verdict, failures first, what was proven about which artifact, the layout as a graph, every step\'s rules and values)' })
+    .option('sarif', { type: 'string', describe: 'also write the report as SARIF 2.1.0 (one result per failed or warned check) for code-scanning dashboards' })
     .option('inspection-timeout', { type: 'number', default: 300, describe: 'seconds an inspection may run' })
     .option('vsa', { type: 'string', describe: 'also write a SLSA Verification Summary Attestation v1 (PASSED or FAILED) to this file: a Sigstore bundle signed with --vsa-key' })
     .option('vsa-key', { type: 'string', describe: 'private key that signs the VSA (custody verify-bundle OUT.json --key KEY.pub checks it)' })
@@ -136,6 +167,7 @@ export const verifyCommand: CommandModule<object, VerifyArgs> = {
       onReport: async (report) => {
         if (argv.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
         else await printTree(report, `custody verify ${argv.layout}`, argv);
+        await writeReports(report, argv);
         if (report.verdict !== 'pass') setExitCode(1);
       },
     });

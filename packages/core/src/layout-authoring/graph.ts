@@ -1,14 +1,31 @@
 /**
  * `custody layout graph`: the chain as Mermaid or Graphviz dot — steps and inspections as
- * nodes, and an edge from step A to item B for every `MATCH … FROM A` rule of B (labelled with
- * the pattern and which side it matches).
+ * nodes (with their functionaries, plugins and predicate rules), and one edge from step A to
+ * item B for all `MATCH … FROM A` rules of B (one label line per rule: pattern with its IN
+ * prefixes, and which side it matches).
  */
 import { isPlainObject } from '../model/layout.ts';
 import { parseRule, shlexSplit } from '../rules/parse.ts';
 
+export interface LayoutGraphNode {
+  id: string;
+  name: string;
+  kind: 'step' | 'inspection';
+  label: string;
+  /** Key names, key files or keyids, and keyless identities (`subject (issuer …)`). */
+  functionaries: string[];
+  threshold: number;
+  plugins: string[];
+  /** Predicate rules (CEL), by predicate type, as written (parameters not substituted). */
+  predicateRules: { predicateType: string; rule: string }[];
+  /** An inspection's command. */
+  run?: string;
+}
+
 export interface LayoutGraph {
-  nodes: { id: string; name: string; kind: 'step' | 'inspection'; label: string }[];
-  edges: { from: string; to: string; label: string }[];
+  nodes: LayoutGraphNode[];
+  /** One edge per (from, to) pair: every MATCH of `to` that reads `from`, one label line each. */
+  edges: { from: string; to: string; label: string; rules: string[] }[];
 }
 
 function tokensOf(r: unknown): string[] | undefined {
@@ -16,7 +33,28 @@ function tokensOf(r: unknown): string[] | undefined {
   return Array.isArray(r) && r.every((t) => typeof t === 'string') ? (r as string[]) : undefined;
 }
 
-/** Nodes and MATCH edges of a layout body or authoring document. */
+function functionaryName(f: unknown): string {
+  if (typeof f === 'string') return f.length === 64 && /^[0-9a-f]+$/.test(f) ? f.slice(0, 8) : f;
+  if (isPlainObject(f)) {
+    const who = typeof f.subject === 'string' ? f.subject : typeof f.subjectPattern === 'string' ? `/${f.subjectPattern}/` : '?';
+    return `${who} (issuer ${String(f.issuer)})`;
+  }
+  return String(f);
+}
+
+const MAX_RULE = 70;
+function shortRule(rule: string): string {
+  return rule.length > MAX_RULE ? `${rule.slice(0, MAX_RULE - 1)}…` : rule;
+}
+
+/** `base-model/* (products → materials)`; IN prefixes as written: `* IN dist (products IN dist → materials)`. */
+function matchLabel(rule: { pattern: string; sourcePrefix: string; destPrefix: string; destType: string }, side: string): string {
+  const src = rule.sourcePrefix ? ` IN ${rule.sourcePrefix}` : '';
+  const dst = rule.destPrefix ? ` IN ${rule.destPrefix}` : '';
+  return `${rule.pattern}${src} (${rule.destType}${dst} → ${side})`;
+}
+
+/** Nodes (functionaries, plugins, predicate rules) and MATCH edges of a layout body or authoring document. */
 export function layoutGraph(doc: unknown): LayoutGraph {
   const graph: LayoutGraph = { nodes: [], edges: [] };
   if (!isPlainObject(doc)) return graph;
@@ -30,10 +68,24 @@ export function layoutGraph(doc: unknown): LayoutGraph {
     const id = `n${ids.size}`;
     ids.set(name, id);
     const threshold = typeof item.threshold === 'number' ? item.threshold : 1;
-    const signers = Array.isArray(item.pubkeys) ? item.pubkeys.length : 0;
-    const label = kind === 'step' ? `${name}\n${threshold} of ${signers} functionar${signers === 1 ? 'y' : 'ies'}` : `${name}\n(inspection)`;
-    graph.nodes.push({ id, name, kind, label });
+    const functionaries = [...(Array.isArray(item.pubkeys) ? item.pubkeys : []), ...(Array.isArray(item.functionaries) ? item.functionaries : [])].map(functionaryName);
+    const plugins = (Array.isArray(item.plugins) ? item.plugins : []).map((p) => (isPlainObject(p) ? String(p.name) : String(p)));
+    const predicateRules: LayoutGraphNode['predicateRules'] = [];
+    for (const ep of Array.isArray(item.expectedPredicates) ? item.expectedPredicates : []) {
+      if (!isPlainObject(ep)) continue;
+      for (const a of Array.isArray(ep.expectedAttributes) ? ep.expectedAttributes : []) {
+        if (isPlainObject(a) && typeof a.rule === 'string') predicateRules.push({ predicateType: String(ep.predicateType), rule: a.rule });
+      }
+    }
+    const run = kind === 'inspection' ? (Array.isArray(item.run) ? item.run.join(' ') : typeof item.run === 'string' ? item.run : undefined) : undefined;
+    const lines = [name];
+    if (kind === 'step') lines.push(`${threshold} of ${functionaries.length}: ${functionaries.join(', ') || '(no functionaries)'}`);
+    else lines.push(`(inspection)${run ? ` ${run}` : ''}`);
+    if (plugins.length) lines.push(`plugins: ${plugins.join(', ')}`);
+    for (const r of predicateRules) lines.push(`rule: ${shortRule(r.rule)}`);
+    graph.nodes.push({ id, name, kind, label: lines.join('\n'), functionaries, threshold, plugins, predicateRules, ...(run !== undefined ? { run } : {}) });
   }
+  const edges = new Map<string, LayoutGraph['edges'][number]>();
   for (const [item] of items) {
     for (const field of ['expected_materials', 'expected_products'] as const) {
       for (const r of Array.isArray(item[field]) ? (item[field] as unknown[]) : []) {
@@ -46,7 +98,12 @@ export function layoutGraph(doc: unknown): LayoutGraph {
         const to = ids.get(String(item.name));
         if (!from || !to) continue;
         const side = field === 'expected_materials' ? 'materials' : 'products';
-        graph.edges.push({ from, to, label: `${rule.pattern} (${rule.destType} → ${side})` });
+        const key = `${from}>${to}`;
+        let edge = edges.get(key);
+        if (!edge) { edge = { from, to, label: '', rules: [] }; edges.set(key, edge); graph.edges.push(edge); }
+        const line = matchLabel(rule, side);
+        if (!edge.rules.includes(line)) edge.rules.push(line);
+        edge.label = edge.rules.join('\n');
       }
     }
   }
