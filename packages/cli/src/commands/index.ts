@@ -15,7 +15,8 @@ import { pushCommand } from './push.ts';
 import { pullCommand } from './pull.ts';
 import { admissionCommand } from './admission.ts';
 import { registryCommand } from './registry.ts';
+import { traceCommand } from './trace.ts';
 
 // Each command lives in its own module; handlers import heavy packages lazily.
 // Add a command by importing its module here.
-export const commands: CommandModule<any, any>[] = [keygenCommand, keyCommand, linkCommand, runCommand, recordCommand, evidenceCommand, pluginsCommand, verifyBundleCommand, verifyCommand, layoutCommand, modelCommand, pipelineCommand, pushCommand, pullCommand, admissionCommand, registryCommand];
+export const commands: CommandModule<any, any>[] = [keygenCommand, keyCommand, linkCommand, runCommand, recordCommand, evidenceCommand, pluginsCommand, verifyBundleCommand, verifyCommand, layoutCommand, modelCommand, pipelineCommand, pushCommand, pullCommand, admissionCommand, registryCommand, traceCommand];

@@ -70,6 +70,7 @@ async function dssePayloadOf(doc: unknown, file: string): Promise<Buffer> {
   const sign = await import('@custody/sign');
   const keys = await loadDocumentKeys(doc, file, false) as Map<string, import('@custody/core').PublicKey>;
   await pinTrustedRoot(doc, file);
+  await inlineTraceProfiles(doc, file);
   const compiled = core.compileLayout(doc, keys, { now: new Date(), fileName: file });
   return sign.inTotoDssePayload(compiled.body);
 }
@@ -180,6 +181,28 @@ async function pinTrustedRoot(doc: unknown, file: string): Promise<void> {
   doc.trustedRoot = { path: doc.trustedRoot.path, sha256 };
 }
 
+/**
+ * `traceProfile: FILE` (a profile `custody trace learn` wrote, reviewed and committed beside the
+ * layout) → the profile itself, so the layout's signature covers what the trace is compared to.
+ */
+async function inlineTraceProfiles(doc: unknown, file: string): Promise<void> {
+  const core = await import('@custody/core');
+  if (!core.isPlainObject(doc) || !Array.isArray(doc.steps)) return;
+  const { readFile } = await import('node:fs/promises');
+  const { dirname, resolve } = await import('node:path');
+  for (const [i, step] of doc.steps.entries()) {
+    if (!core.isPlainObject(step) || typeof step.traceProfile !== 'string') continue;
+    const path = resolve(dirname(file), step.traceProfile);
+    let text: string;
+    try {
+      text = await readFile(path, 'utf8');
+    } catch (e) {
+      throw new core.CustodyError((e as NodeJS.ErrnoException).code === 'ENOENT' ? 'FILE_NOT_FOUND' : 'FILE_UNREADABLE', `steps[${i}].traceProfile: cannot read ${step.traceProfile}`, { file, cause: e });
+    }
+    step.traceProfile = core.parseTraceProfile(core.parseLayoutDocument(text, path), path);
+  }
+}
+
 const signCommand: CommandModule<object, SignArgs> = {
   command: 'sign <file>',
   describe: 'sign a layout (YAML/JSON authoring format, or an already signed layout to add a signature)',
@@ -233,6 +256,7 @@ const signCommand: CommandModule<object, SignArgs> = {
       format = argv.format === 'dsse' ? 'dsse' : 'legacy';
       const keys = await loadDocumentKeys(doc, argv.file, false) as Map<string, import('@custody/core').PublicKey>;
       await pinTrustedRoot(doc, argv.file);
+      await inlineTraceProfiles(doc, argv.file);
       const compiled = core.compileLayout(doc, keys, { now: new Date(), fileName: argv.file });
       // compilation errors first (its messages are the precise ones), then everything lint calls an error
       await refuseLintErrors(asWritten, argv.file, undefined, argv.force);

@@ -20,7 +20,9 @@ import { functionaryLabel, functionaryMatches } from '../identity.ts';
 import type { FunctionaryRef } from '../identity.ts';
 import { compileRule, evaluateRule, substituteParams, unresolvedParams } from '../cel/rules.ts';
 import type { CompiledRule } from '../cel/rules.ts';
-import { statementArtifacts } from '../statement.ts';
+import { createHash } from 'node:crypto';
+import { linkSubject, statementArtifacts } from '../statement.ts';
+import type { LinkLike } from '../statement.ts';
 import type { ArtifactSource } from '../statement.ts';
 import { applyClaimArtifactRules } from './artifact-rules.ts';
 import type { ArtifactRuleEntry, ClaimsByStep, VerifiedClaim } from './artifact-rules.ts';
@@ -31,6 +33,8 @@ export interface ExpectedAttribute {
   warn?: boolean;
   /** Message shown instead of the generic one when the rule fails. */
   debug?: string;
+  /** The MITRE ATLAS technique (or mitigation) the rule guards against, e.g. AML.T0011; shown in the report. */
+  atlas?: string;
 }
 
 export interface ExpectedPredicate {
@@ -51,6 +55,8 @@ export interface AttestationStepPolicy {
   expectedMaterials?: string[];
   expectedProducts?: string[];
   expectedPredicates?: ExpectedPredicate[];
+  /** The approved trace profile (`custody trace learn`), bound as `profile` in this step's rules. */
+  traceProfile?: Record<string, unknown>;
 }
 
 export interface AttestationLayoutLike {
@@ -68,6 +74,8 @@ export interface PredicateRuleEntry {
   error?: string;
   /** The values the rule read, on failure/warning. */
   observed?: Record<string, unknown>;
+  /** The rule's ATLAS technique id, when the layout names one. */
+  atlas?: string;
 }
 
 export interface ClaimEntry {
@@ -124,6 +132,23 @@ export interface EvaluateOptions {
   requireClaims?: boolean;
   /** The verification time, bound as `now` in rules. */
   now?: Date;
+  /**
+   * Each step's verified links by functionary; a claim whose subject is the digest of its
+   * functionary's link (run-level evidence) gets that link bound as `link`.
+   */
+  links?: Readonly<Record<string, readonly { keyid: string; link: LinkLike }[]>>;
+}
+
+/** The link bound for a claim: its functionary's link, if the claim's subject is that link's digest. */
+function boundLink(claim: VerifiedClaim, links: EvaluateOptions['links']): Record<string, unknown> | null {
+  const candidates = (links?.[claim.step] ?? []).filter((l) => l.keyid === claim.keyid);
+  for (const { link } of candidates) {
+    const want = linkSubject(link, (t) => createHash('sha256').update(t, 'utf8').digest('hex')).digest!.sha256;
+    if (claim.statement.subject.some((s) => s.digest?.sha256 === want)) {
+      return { name: link.name, command: link.command, materials: link.materials, products: link.products };
+    }
+  }
+  return null;
 }
 
 /**
@@ -173,7 +198,7 @@ function evaluateClaim(
   claim: VerifiedClaim,
   compiled: Map<ExpectedAttribute, CompiledRule>,
   claimsByStep: ClaimsByStep,
-  opts: Required<Pick<EvaluateOptions, 'artifactRules'>> & { params: Readonly<Record<string, string>>; now?: Date },
+  opts: Required<Pick<EvaluateOptions, 'artifactRules'>> & { params: Readonly<Record<string, string>>; now?: Date; links?: EvaluateOptions['links'] },
   warnings: string[],
 ): ClaimEntry {
   const entry: ClaimEntry = {
@@ -198,17 +223,19 @@ function evaluateClaim(
     predicateType: claim.statement.predicateType,
     predicate: (claim.statement.predicate ?? {}) as Record<string, unknown>,
     now: opts.now,
+    link: boundLink(claim, opts.links),
+    profile: step.traceProfile ?? null,
   };
   for (const attr of ep.expectedAttributes ?? []) {
     const rule = compiled.get(attr)!;
     const outcome = evaluateRule(rule, input);
-    const re: PredicateRuleEntry = { rule: rule.source, verdict: 'pass' };
+    const re: PredicateRuleEntry = { rule: rule.source, verdict: 'pass', ...(attr.atlas ? { atlas: attr.atlas } : {}) };
     if (outcome.verdict === 'error' && outcome.missingAttribute && attr.allowIfNoClaim) {
       re.verdict = 'no-claim';
       re.message = `the claim does not state it (${outcome.error}); allowed by allowIfNoClaim`;
     } else if (outcome.verdict !== 'pass') {
       const what = outcome.verdict === 'error' ? `rule errored: ${outcome.error}` : 'rule is false';
-      re.message = attr.debug ? `${attr.debug} (${what})` : what;
+      re.message = `${attr.debug ? `${attr.debug} (${what})` : what}${attr.atlas ? ` [ATLAS ${attr.atlas}]` : ''}`;
       if (outcome.error) re.error = outcome.error;
       if (outcome.observed) re.observed = outcome.observed;
       if (attr.warn) {
@@ -295,7 +322,7 @@ export function evaluateAttestationSteps(
       }
       let firstFailure: { artifact: boolean; message: string } | undefined;
       for (const [keyid, mine] of byKey) {
-        const results = mine.map((c) => evaluateClaim(step, ep, c, compiled, claimsByStep, { artifactRules, params, now: options.now }, warnings));
+        const results = mine.map((c) => evaluateClaim(step, ep, c, compiled, claimsByStep, { artifactRules, params, now: options.now, links: options.links }, warnings));
         entry.claims.push(...results);
         const bad = results.find((r) => r.verdict === 'fail');
         if (!bad) entry.accepted.push(keyid);

@@ -9,13 +9,14 @@ import { celEnv, isCelError, isCelList, isCelMap, parse, plan, unparse } from '@
 import type { CelEnv } from '@bufbuild/cel';
 import { strings } from '@bufbuild/cel/ext';
 import { CustodyError } from '../errors.ts';
+import { TRACE_FUNCTIONS, traceCelFunctions } from './trace.ts';
 
 /**
  * The variables a rule may read. `now` is the verification time as a CEL timestamp (passed in
  * by the caller, never read from a clock here), so `now - timestamp(predicate.x) < duration('72h')`
  * can bound the age of evidence.
  */
-export const RULE_VARIABLES = ['subject', 'predicateType', 'predicate', 'now'] as const;
+export const RULE_VARIABLES = ['subject', 'predicateType', 'predicate', 'now', 'link', 'profile'] as const;
 
 export interface RuleInput {
   subject: unknown[];
@@ -23,6 +24,13 @@ export interface RuleInput {
   predicate: Record<string, unknown>;
   /** The verification time; without it a rule reading `now` errors. */
   now?: Date;
+  /**
+   * The step's link (materials, products, command) when the claim's subject is that link's
+   * digest — run-level evidence such as a trace; null otherwise (trace helpers then error).
+   */
+  link?: Record<string, unknown> | null;
+  /** The step's approved trace profile from the layout (`traceProfile`), or null. */
+  profile?: Record<string, unknown> | null;
 }
 
 export interface RuleLocation {
@@ -49,7 +57,7 @@ export interface CompiledRule {
 let sharedEnv: CelEnv | undefined;
 function env(): CelEnv {
   // the strings extension gives the usual helpers (lowerAscii, split, indexOf, ...)
-  sharedEnv ??= celEnv({ funcs: strings });
+  sharedEnv ??= celEnv({ funcs: [...strings, ...traceCelFunctions()] });
   return sharedEnv;
 }
 
@@ -84,6 +92,15 @@ function inspect(expr: CelExpr): { idents: Set<string>; functions: Set<string>; 
       }
       case 'callExpr': {
         functions.add(k.value.function);
+        if (TRACE_FUNCTIONS.has(k.value.function)) {
+          // a trace helper returns the offenders: show its result, not the whole predicate
+          paths.push(unparse(e));
+          const before = paths.length;
+          visit(k.value.target, bound, false);
+          k.value.args.forEach((a) => visit(a, bound, false));
+          paths.length = before;
+          return;
+        }
         const isIndex = k.value.function === '_[_]';
         const root = isIndex ? pathRoot(e) : undefined;
         const isPath = root !== undefined && !bound.has(root);
@@ -224,7 +241,9 @@ function observe(rule: CompiledRule, bindings: Record<string, unknown>): Record<
     try {
       const r = plan(env(), parse(path)) as unknown as Evaluator;
       const v = r(bindings);
-      out[path] = isCelError(v) ? `<${v.message}>` : celToJson(v);
+      const json = isCelError(v) ? `<${v.message}>` : celToJson(v);
+      // a long list (a trace helper's offenders) is cut for the report
+      out[path] = Array.isArray(json) && json.length > 20 ? [...json.slice(0, 20), `… and ${json.length - 20} more`] : json;
     } catch (e) {
       out[path] = `<${(e as Error).message}>`;
     }
@@ -253,6 +272,8 @@ export function evaluateRule(rule: CompiledRule, input: RuleInput): RuleOutcome 
     predicate: input.predicate ?? {},
   };
   if (input.now) bindings.now = celTimestamp(input.now);
+  bindings.link = input.link ?? null;
+  bindings.profile = input.profile ?? null;
   let result: unknown;
   try {
     result = rule.run(bindings);

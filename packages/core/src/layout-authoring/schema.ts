@@ -115,7 +115,7 @@ export const LAYOUT_SCHEMA = {
                 type: 'array',
                 items: {
                   type: 'object', required: ['rule'],
-                  properties: { rule: { type: 'string' }, allowIfNoClaim: { type: 'boolean' }, warn: { type: 'boolean' }, debug: { type: 'string' } },
+                  properties: { rule: { type: 'string' }, allowIfNoClaim: { type: 'boolean' }, warn: { type: 'boolean' }, debug: { type: 'string' }, atlas: { type: 'string', pattern: '^AML\\.[TM]\\d{4}(\\.\\d{3})?$' } },
                 },
               },
               functionaries: { $ref: '#/$defs/functionaries' },
@@ -129,6 +129,10 @@ export const LAYOUT_SCHEMA = {
           items: { oneOf: [{ type: 'string' }, { type: 'object', required: ['name'], properties: { name: { type: 'string' } } }] },
         },
         run: { description: 'custody extension (DSSE layouts only): the command the orchestrator runs', $ref: '#/$defs/command' },
+        traceProfile: {
+          description: 'custody extension (DSSE layouts only): the approved trace profile (custody trace learn), a file next to the layout; layout sign inlines it',
+          oneOf: [{ type: 'string', minLength: 1 }, { type: 'object', required: ['executables'] }],
+        },
         functionaries: { description: 'custody extension (DSSE layouts only): more functionaries besides pubkeys — keyless identities', $ref: '#/$defs/functionaries' },
       },
     },

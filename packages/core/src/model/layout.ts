@@ -39,7 +39,7 @@ export interface LayoutBody {
 }
 
 /** custody's own per-step fields; only trusted from DSSE layouts (whose signature covers them). */
-export const STEP_EXTENSION_FIELDS = ['expectedPredicates', 'plugins', 'run', 'functionaries'] as const;
+export const STEP_EXTENSION_FIELDS = ['expectedPredicates', 'plugins', 'run', 'functionaries', 'traceProfile'] as const;
 
 const KEYID = /^[a-fA-F0-9]+$/;
 /** securesystemslib ISO8601_DATETIME_SCHEMA. */

@@ -17,6 +17,8 @@ export interface StepExtensions {
   /** Extra functionaries (identities, keyids) besides `pubkeys`. */
   functionaries: FunctionaryRef[];
   expectedPredicates?: ExpectedPredicate[];
+  /** The approved trace profile (`custody trace learn`), inlined by `layout sign`. */
+  traceProfile?: Record<string, unknown>;
 }
 
 export interface LayoutExtensions {
@@ -38,10 +40,12 @@ function readAttributes(v: unknown, where: string, file?: string): ExpectedAttri
       if (a[flag] !== undefined && typeof a[flag] !== 'boolean') invalid(`${p}.${flag} must be true or false`, file);
     }
     if (a.debug !== undefined && typeof a.debug !== 'string') invalid(`${p}.debug must be a string`, file);
+    if (a.atlas !== undefined && (typeof a.atlas !== 'string' || !/^AML\.[TM]\d{4}(\.\d{3})?$/.test(a.atlas))) invalid(`${p}.atlas must be a MITRE ATLAS id such as AML.T0011 or AML.M0005`, file);
     const out: ExpectedAttribute = { rule: a.rule };
     if (a.allowIfNoClaim !== undefined) out.allowIfNoClaim = a.allowIfNoClaim as boolean;
     if (a.warn !== undefined) out.warn = a.warn as boolean;
     if (a.debug !== undefined) out.debug = a.debug as string;
+    if (a.atlas !== undefined) out.atlas = a.atlas as string;
     return out;
   });
 }
@@ -84,6 +88,10 @@ export function readLayoutExtensions(raw: unknown, file?: string): LayoutExtensi
     const ext: StepExtensions = { functionaries: [] };
     if (s.functionaries !== undefined) ext.functionaries = parseFunctionaryRefs(s.functionaries, `steps[${i}].functionaries`, file);
     if (s.expectedPredicates !== undefined) ext.expectedPredicates = readExpectedPredicates(s.expectedPredicates, `steps[${i}].expectedPredicates`, file);
+    if (s.traceProfile !== undefined) {
+      if (!isPlainObject(s.traceProfile) || !Array.isArray(s.traceProfile.executables)) invalid(`steps[${i}].traceProfile must be a trace profile (custody trace learn) inlined by layout sign`, file);
+      ext.traceProfile = s.traceProfile as Record<string, unknown>;
+    }
     out.steps.set(s.name, ext);
   });
   return out;

@@ -465,7 +465,7 @@ async function verifyLayoutBody(layout: LayoutBody, source: LinkSource, stepName
   for (const step of layout.steps) applyItemRules(step.name, step, ruleLinks, 'artifact-rules', checks);
 
   // 10: predicate rules (custody DSSE layouts with expectedPredicates)
-  if (att) await checkPredicateRules(layout, att, ctx, checks);
+  if (att) await checkPredicateRules(layout, att, ctx, checks, stepLinks);
 
   // 11: inspections (run by the caller), all before any inspection rule
   for (const inspection of layout.inspect) {
@@ -498,16 +498,17 @@ async function verifyLayoutBody(layout: LayoutBody, source: LinkSource, stepName
 }
 
 /** Step 10: every step's expectedPredicates over the verified claims; one check per step that has them. */
-async function checkPredicateRules(layout: LayoutBody, att: Attestations, ctx: RunContext, checks: Check[]): Promise<void> {
+async function checkPredicateRules(layout: LayoutBody, att: Attestations, ctx: RunContext, checks: Check[], stepLinks: Map<string, StepLink[]>): Promise<void> {
   const policies: AttestationStepPolicy[] = [];
   for (const step of layout.steps) {
     const ext = att.ext.steps.get(step.name);
     if (!ext?.expectedPredicates?.length) continue;
-    policies.push({ name: step.name, pubkeys: stepFunctionaries(step, att), expectedPredicates: ext.expectedPredicates });
+    policies.push({ name: step.name, pubkeys: stepFunctionaries(step, att), expectedPredicates: ext.expectedPredicates, ...(ext.traceProfile ? { traceProfile: ext.traceProfile } : {}) });
   }
   if (policies.length === 0) return;
   const { evaluateAttestationSteps } = await loadPredicateRules();
-  const report = evaluateAttestationSteps({ steps: policies }, att.collected.claimsByStep, { params: ctx.params, now: ctx.now });
+  const links = Object.fromEntries([...stepLinks].map(([name, list]) => [name, list.map((l) => ({ keyid: l.keyid, link: l.link }))]));
+  const report = evaluateAttestationSteps({ steps: policies }, att.collected.claimsByStep, { params: ctx.params, now: ctx.now, links });
   ctx.warnings.push(...report.warnings);
   for (const entry of report.steps) {
     const rejected = rejectedOf(att, entry.step);
