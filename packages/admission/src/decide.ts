@@ -67,14 +67,14 @@ const NOT_CHECKED_OPERATIONS = new Set(['DELETE', 'CONNECT']);
 export class AdmissionController {
   private readonly verdicts: TtlCache<Verdict>;
   private readonly flights = new SingleFlight<Verdict>();
-  private readonly tags: TtlCache<string>;
+  private readonly tags: TtlCache<{ digest: string; at: number }>;
   private readonly tagFlights = new SingleFlight<string>();
   private readonly now: () => Date;
   private readonly log: (entry: Record<string, unknown>) => void;
 
   constructor(public config: LoadedConfig, private readonly deps: AdmissionDeps) {
     this.verdicts = new TtlCache<Verdict>({ maxEntries: config.cache.maxEntries, now: () => this.now().getTime() });
-    this.tags = new TtlCache<string>({ maxEntries: config.cache.maxEntries, now: () => this.now().getTime() });
+    this.tags = new TtlCache<{ digest: string; at: number }>({ maxEntries: config.cache.maxEntries, now: () => this.now().getTime() });
     this.now = deps.now ?? (() => new Date());
     this.log = deps.log ?? ((e) => process.stdout.write(`${JSON.stringify(e)}\n`));
     deps.metrics.gauge('custody_admission_verdict_cache_entries', 'Verdicts in the cache', () => this.verdicts.size);
@@ -232,18 +232,29 @@ export class AdmissionController {
     }
   }
 
-  /** The digest a reference names: pinned digests as they are, tags at the registry (cached briefly). */
+  /**
+   * The digest a reference names: pinned digests as they are, tags at the registry. A tag's
+   * digest is kept `tagTtlSeconds` (never longer); past half of that, the next review starts a
+   * refresh in the background, so a busy tag never makes reviews wait for the registry.
+   */
   private async resolve(ref: ImageReference, policy: LoadedPolicy, deadline: number): Promise<string> {
     if (ref.digest) return ref.digest;
     const key = `${policy.plainHttp ? 'http' : 'https'} ${ref.name}:${ref.tag}`;
-    const hit = this.tags.get(key);
-    if (hit) return hit;
-    return this.tagFlights.run(key, async () => {
-      const signal = AbortSignal.timeout(Math.max(1, deadline - this.now().getTime()));
+    const ttl = this.config.cache.tagTtlSeconds * 1000;
+    const fetchDigest = (until: number) => this.tagFlights.run(key, async () => {
+      const started = this.now().getTime();
+      const signal = AbortSignal.timeout(Math.max(1, until - started));
       const d = await this.deps.registry.resolve(ref, { plainHttp: policy.plainHttp, signal });
-      this.tags.set(key, d.digest, this.config.cache.tagTtlSeconds * 1000);
+      // kept from when it was asked for: the answer is at most ttl old when it is last used
+      this.tags.set(key, { digest: d.digest, at: started }, ttl - (this.now().getTime() - started));
       return d.digest;
     });
+    const hit = this.tags.get(key);
+    if (hit) {
+      if (this.now().getTime() - hit.at > ttl / 2) fetchDigest(this.now().getTime() + this.config.deadlineMs).catch(() => undefined);
+      return hit.digest;
+    }
+    return fetchDigest(deadline);
   }
 
   private async verdictFor(policy: LoadedPolicy, ref: ImageReference, digest: string): Promise<{ verdict: Verdict; cached: boolean }> {

@@ -127,3 +127,47 @@ describe('verdict cache and single flight', () => {
     assert.equal(await f.run('k', async () => 7), 7);
   });
 });
+
+describe('tag resolution', () => {
+  it('a tag is re-resolved in the background past half its TTL and never used past it', async () => {
+    const { AdmissionController } = await import('../src/decide.ts');
+    const { AdmissionMetrics } = await import('../src/metrics.ts');
+    let now = 0;
+    let resolves = 0;
+    let current = `sha256:${'1'.repeat(64)}`;
+    const verified: string[] = [];
+    const policy = { name: 'p', images: ['r.example/**'], mode: 'enforce', plainHttp: false, inspections: 'skip', layoutDigest: 'sha256:l', trustDigest: 'sha256:t', inspectionNames: [], layoutKeys: [] };
+    const config = { policies: [policy], excludeNamespaces: [], customResources: [], noMatch: 'deny', deadlineMs: 1000, timeoutSeconds: 10, cache: { ttlSeconds: 300, failureTtlSeconds: 10, tagTtlSeconds: 10, maxEntries: 100 } };
+    const c = new AdmissionController(config as never, {
+      metrics: new AdmissionMetrics(),
+      now: () => new Date(now),
+      log: () => undefined,
+      registry: {
+        resolve: async () => { resolves++; return { mediaType: 'x', digest: current, size: 1 }; },
+        attestations: async () => [],
+      },
+      verify: async (req) => {
+        verified.push(req.subjectDigest);
+        return { report: { verdict: 'pass', failure: null, warnings: [], checks: [] }, inputsRead: [], inspectionsSkipped: [] };
+      },
+    });
+    const ask = async () => (await c.review(review({ kind: 'Pod', object: workload('Pod', 'x', 'ns', podSpec({ containers: ['r.example/app:v1'] })) }))).response;
+    assert.equal((await ask()).allowed, true);
+    assert.equal(resolves, 1);
+    now = 4000;
+    await ask();
+    assert.equal(resolves, 1); // fresh: no registry call
+    current = `sha256:${'2'.repeat(64)}`; // the tag moves
+    now = 6000;
+    await ask(); // past half the TTL: answered from the cache, refreshed in the background
+    await new Promise((r) => setImmediate(r));
+    assert.equal(resolves, 2);
+    await ask();
+    assert.deepEqual(verified, [`sha256:${'1'.repeat(64)}`, `sha256:${'2'.repeat(64)}`]);
+    now = 17_000; // past the TTL of the refreshed entry: resolved again before answering
+    current = `sha256:${'3'.repeat(64)}`;
+    await ask();
+    assert.equal(resolves, 3);
+    assert.equal(verified.at(-1), `sha256:${'3'.repeat(64)}`);
+  });
+});
