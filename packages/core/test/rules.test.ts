@@ -115,3 +115,22 @@ test('MATCH … WITH MATERIALS uses the destination materials', () => {
   const l = links({ a: { materials: { 'x': h('a') } }, b: { materials: { 'x': h('a') } } });
   assert.deepEqual(applyArtifactRules('b', 'materials', [['MATCH', 'x', 'WITH', 'MATERIALS', 'FROM', 'a']], l).rules[0].consumed, ['x']);
 });
+
+test('a failed DISALLOW says, in the user\'s terms, which step made the file, both digests and what to do (the message keeps the reference\'s words)', () => {
+  const l = links({
+    train: { products: { 'model/w.bin': h('a') } },
+    image: { materials: { 'model/w.bin': h('b'), 'model/extra.pt': h('c') } },
+  });
+  const r = applyArtifactRules('image', 'materials', [['MATCH', 'model/*', 'WITH', 'PRODUCTS', 'FROM', 'train'], ['DISALLOW', 'model/*']], l);
+  assert.equal(r.verdict, 'fail');
+  assert.equal(r.failure?.message, "'DISALLOW model/*' matched the following artifacts: ['model/extra.pt', 'model/w.bin'] in materials of image");
+  assert.equal(r.failure?.hint, [
+    `model/extra.pt is not among train's products (MATCH model/* WITH PRODUCTS FROM train); here it is sha256:${h('c').sha256}`,
+    `; model/w.bin is not the file train produced: sha256:${h('b').sha256} here, sha256:${h('a').sha256} in train's products (MATCH model/* WITH PRODUCTS FROM train)`,
+    '. What to do: use train\'s output unchanged (or re-run train and every step after it), then re-run image.',
+  ].join(''));
+  assert.equal(r.rules.at(-1)?.hint, r.failure?.hint);
+  // nothing any rule accounts for
+  const lone = applyArtifactRules('image', 'materials', [['DISALLOW', 'model/extra.pt']], l);
+  assert.equal(lone.failure?.hint, `model/extra.pt (sha256:${h('c').sha256}) is in materials of image, and no rule before this DISALLOW accounts for it. What to do: if it does not belong there, remove it and re-run image; if it does, the layout owner must add a rule for it.`);
+});

@@ -21,6 +21,8 @@ export interface ArtifactRuleOutcome {
   consumed: string[];
   /** Why it failed, or a note (e.g. MATCH against a step without a link). */
   message?: string;
+  /** A failure in the user's terms: which file, which step produced it, both digests, what to do. */
+  hint?: string;
 }
 
 export interface ItemRulesResult {
@@ -30,7 +32,7 @@ export interface ItemRulesResult {
   rules: ArtifactRuleOutcome[];
   /** Paths still queued after the last rule (allowed by the implicit ALLOW *). */
   unconsumed: string[];
-  failure?: { rule: string; artifacts: string[]; message: string };
+  failure?: { rule: string; artifacts: string[]; message: string; hint?: string };
 }
 
 /** Python dict equality of two hash dicts. */
@@ -59,6 +61,7 @@ function filterQueue(queue: Set<string>, pattern: string): string[] {
 function applyMatch(
   rule: Extract<ArtifactRule, { type: 'match' }>, queue: Set<string>, source: ArtifactMap,
   links: ReadonlyMap<string, RuleLink>,
+  misses?: Map<string, MatchMiss>,
 ): { consumed: string[]; note?: string } {
   const dest = links.get(rule.destName);
   // The reference consumes nothing when the destination step has no link.
@@ -77,11 +80,63 @@ function applyMatch(
     const fullSource = rule.sourcePrefix ? pythonJoin(rule.sourcePrefix, path) : path;
     const fullDest = rule.destPrefix ? pythonJoin(rule.destPrefix, path) : path;
     const destHash = Object.prototype.hasOwnProperty.call(destArtifacts, fullDest) ? destArtifacts[fullDest] : undefined;
-    if (!destHash) continue;
-    if (!hashDictEqual(source[fullSource], destHash)) continue;
+    if (!destHash || !hashDictEqual(source[fullSource], destHash)) {
+      // remembered for the message of a DISALLOW that catches it later
+      if (misses && !misses.has(fullSource)) misses.set(fullSource, { rule: ruleText(rule), step: rule.destName, side: rule.destType, path: fullDest, here: source[fullSource], there: destHash });
+      continue;
+    }
     consumed.push(fullSource);
   }
   return { consumed };
+}
+
+/** A MATCH that saw an artifact and did not consume it: the other step lacks it, or has other bytes. */
+interface MatchMiss {
+  rule: string;
+  step: string;
+  side: 'materials' | 'products';
+  path: string;
+  here?: Record<string, string>;
+  there?: Record<string, string>;
+}
+
+function digestText(h: Record<string, string> | undefined): string {
+  if (!h) return '(none)';
+  const alg = Object.prototype.hasOwnProperty.call(h, 'sha256') ? 'sha256' : Object.keys(h).sort()[0];
+  return alg === undefined ? '(none)' : `${alg}:${h[alg]}`;
+}
+
+const MAX_HINTED = 3;
+
+/**
+ * What a failed DISALLOW means in the user's terms: for each artifact, the step whose
+ * artifacts a MATCH compared it with and both digests, or that no step's rules account for it;
+ * then what to do. The reference's words stay the message; this is said after them.
+ */
+function disallowHint(item: string, side: ArtifactSide, matched: string[], misses: Map<string, MatchMiss>, here: (p: string) => Record<string, string> | undefined): string {
+  const parts: string[] = [];
+  let differs: MatchMiss | undefined;
+  let unknown = false;
+  for (const p of matched.slice(0, MAX_HINTED)) {
+    const m = misses.get(p);
+    if (m?.there) {
+      differs ??= m;
+      parts.push(`${p} is not the file ${m.step} ${m.side === 'products' ? 'produced' : 'consumed'}${m.path !== p ? ` as ${m.path}` : ''}: ${digestText(m.here)} here, ${digestText(m.there)} in ${m.step}'s ${m.side} (${m.rule})`);
+    } else if (m) {
+      parts.push(`${p} is not among ${m.step}'s ${m.side}${m.path !== p ? ` (looked for ${m.path})` : ''} (${m.rule}); here it is ${digestText(m.here)}`);
+      unknown = true;
+    } else {
+      parts.push(`${p} (${digestText(here(p))}) is in ${side} of ${item}, and no rule before this DISALLOW accounts for it`);
+      unknown = true;
+    }
+  }
+  if (matched.length > MAX_HINTED) parts.push(`and ${matched.length - MAX_HINTED} more`);
+  const todo = differs
+    ? `What to do: use ${differs.step}'s output unchanged (or re-run ${differs.step} and every step after it), then re-run ${item}.`
+    : unknown
+      ? `What to do: if it does not belong there, remove it and re-run ${item}; if it does, the layout owner must add a rule for it.`
+      : '';
+  return `${parts.join('; ')}.${todo ? ` ${todo}` : ''}`;
 }
 
 /** The queue in messages: python repr, shortened when long (the reference prints it whole). */
@@ -109,13 +164,14 @@ export function applyArtifactRules(
   const source = side === 'materials' ? materials : products;
   const queue = new Set(Object.keys(source));
   const outcomes: ArtifactRuleOutcome[] = [];
+  const misses = new Map<string, MatchMiss>();
   for (const tokens of rules) {
     const rule = parseRule([...tokens]);
     const text = ruleText(rule);
     let consumed: string[] = [];
     let note: string | undefined;
     switch (rule.type) {
-      case 'match': ({ consumed, note } = applyMatch(rule, queue, source, links)); break;
+      case 'match': ({ consumed, note } = applyMatch(rule, queue, source, links, misses)); break;
       case 'create': consumed = filterQueue(queue, rule.pattern).filter((p) => has(products, p) && !has(materials, p)); break;
       case 'delete': consumed = filterQueue(queue, rule.pattern).filter((p) => has(materials, p) && !has(products, p)); break;
       case 'modify':
@@ -127,8 +183,9 @@ export function applyArtifactRules(
         const matched = filterQueue(queue, rule.pattern).sort();
         if (matched.length) {
           const message = `'DISALLOW ${rule.pattern}' matched the following artifacts: ${pythonListRepr(matched)} in ${side} of ${item}`;
-          outcomes.push({ rule: text, verdict: 'fail', consumed: [], message });
-          return { item, side, verdict: 'fail', rules: outcomes, unconsumed: [...queue].sort(), failure: { rule: `DISALLOW ${rule.pattern}`, artifacts: matched, message } };
+          const hint = disallowHint(item, side, matched, misses, (p) => (has(source, p) ? source[p] : undefined));
+          outcomes.push({ rule: text, verdict: 'fail', consumed: [], message, hint });
+          return { item, side, verdict: 'fail', rules: outcomes, unconsumed: [...queue].sort(), failure: { rule: `DISALLOW ${rule.pattern}`, artifacts: matched, message, hint } };
         }
         break;
       }

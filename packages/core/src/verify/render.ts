@@ -285,6 +285,8 @@ export function renderVerificationTree(report: VerificationReport, title = 'cust
     out.push(st.yellow('warnings:'));
     for (const w of report.warnings) out.push(`  ${st.mark('warn')} ${printable(w)}`);
   }
+  // In the user's terms, just above the verdict (the verdict line keeps the reference's words).
+  if (report.failure?.hint) out.push(`${st.symbols ? '→' : 'hint:'} ${st.yellow(printable(report.failure.hint))}`);
   // The verdict again at the bottom, where a long report's reader ends up.
   out.push(renderVerdictLine(report, opts));
   return out.join('\n') + '\n';

@@ -168,7 +168,10 @@ export interface VerificationFailure {
   code: ErrorCode;
   check: CheckName;
   step?: string;
+  /** The reference's words. */
   message: string;
+  /** The same failure in the user's terms: which file, which step produced it, the digests, what to do. */
+  hint?: string;
 }
 
 export interface VerificationReport {

@@ -38,8 +38,11 @@ const loadPredicateRules = async () => (predicateRules ??= await import('../atte
 
 /** A verification failure on its way up to the report. */
 class Failed extends Error {
-  constructor(readonly code: ErrorCode, readonly check: CheckName, message: string, readonly step?: string) {
+  /** The failure in the user's terms (the message keeps the reference's words). */
+  hint?: string;
+  constructor(readonly code: ErrorCode, readonly check: CheckName, message: string, readonly step?: string, hint?: string) {
     super(message);
+    if (hint) this.hint = hint;
   }
 }
 
@@ -415,7 +418,7 @@ async function verifyLayoutBody(layout: LayoutBody, source: LinkSource, stepName
         if (!(e instanceof Failed)) throw e;
         entry.verdict = 'fail';
         entry.message = `sublayout ${step.name} (links in ${dir}/): ${e.message}`;
-        throw new Failed(e.code, e.check, `in sublayout ${step.name} (${dir}/): ${e.message}`, e.step ?? step.name);
+        throw new Failed(e.code, e.check, `in sublayout ${step.name} (${dir}/): ${e.message}`, e.step ?? step.name, e.hint);
       }
     }
     stepLinks.set(step.name, list);
@@ -562,7 +565,7 @@ function applyItemRules(
       message: r.failure ? r.failure.message : `${rules.length} rule(s) passed`,
     };
     checks.push(entry);
-    if (r.failure) throw new Failed('ARTIFACT_RULE', check, r.failure.message, name);
+    if (r.failure) throw new Failed('ARTIFACT_RULE', check, r.failure.message, name, r.failure.hint);
   }
 }
 
@@ -614,7 +617,7 @@ export async function verifySupplyChain(input: VerifyInput): Promise<Verificatio
     if (!(e instanceof Failed)) throw e;
     return {
       verdict: 'fail',
-      failure: { code: e.code, check: e.check, ...(e.step !== undefined ? { step: e.step } : {}), message: e.message },
+      failure: { code: e.code, check: e.check, ...(e.step !== undefined ? { step: e.step } : {}), message: e.message, ...(e.hint ? { hint: e.hint } : {}) },
       warnings: ctx.warnings,
       checks,
       ...(ctx.skipped.length ? { inspectionsSkipped: ctx.skipped } : {}),

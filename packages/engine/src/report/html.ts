@@ -104,7 +104,7 @@ function checkRows(c: Check): string {
       parts.push(`<h4>${badge(c.verdict)} ${esc(c.side ?? '')}</h4>`);
       parts.push('<table class="rules"><thead><tr><th></th><th>rule</th><th>consumed artifacts</th></tr></thead><tbody>');
       for (const r of c.rules ?? []) {
-        parts.push(`<tr class="${esc(r.verdict)}"><td>${badge(r.verdict)}</td><td><code>${esc(r.rule)}</code>${r.message ? `<div class="msg">${esc(r.message)}</div>` : ''}</td><td>${r.consumed.map((p) => `<code>${esc(p)}</code>`).join(' ') || '–'}</td></tr>`);
+        parts.push(`<tr class="${esc(r.verdict)}"><td>${badge(r.verdict)}</td><td><code>${esc(r.rule)}</code>${r.message ? `<div class="msg">${esc(r.message)}</div>` : ''}${r.hint ? `<div class="hint">${esc(r.hint)}</div>` : ''}</td><td>${r.consumed.map((p) => `<code>${esc(p)}</code>`).join(' ') || '–'}</td></tr>`);
       }
       if (c.unconsumed?.length) parts.push(`<tr><td>·</td><td>left, allowed by the implicit ALLOW *</td><td>${c.unconsumed.map((p) => `<code>${esc(p)}</code>`).join(' ')}</td></tr>`);
       parts.push('</tbody></table>');
@@ -167,6 +167,7 @@ function failuresSection(report: VerificationReport): string {
   visit(report.checks);
   return `<section id="failures"><h2>What failed</h2>
 ${f ? `<p class="failure"><strong>${esc(f.code)}</strong> at ${esc(f.check)}${f.step ? ` (${esc(f.step)})` : ''}: ${esc(f.message)}</p>` : ''}
+${f?.hint ? `<p class="hint">${esc(f.hint)}</p>` : ''}
 <ul>${failed.join('\n')}</ul></section>`;
 }
 
@@ -189,7 +190,7 @@ tr.fail td{background:#fff4f3}
 details.step{border:1px solid #dadce0;border-radius:6px;margin:8px 0;padding:6px 12px}
 details.step.fail{border-color:#c5221f}
 summary{cursor:pointer;font-size:15px}
-#failures .failure{font-size:16px;color:#a50e0e}
+#failures .failure{font-size:16px;color:#a50e0e} .hint{background:#fef7e0;padding:4px 8px;border-radius:4px}
 #graph svg{max-width:100%;height:auto}
 `;
 

@@ -74,7 +74,7 @@ export function renderSarif(report: VerificationReport, opts: SarifOptions): Rec
       if (c.check === 'sublayout' && c.checks) visit(c.checks);
       if (c.verdict === 'fail') {
         const isFailure = f && f.check === c.check && f.step === c.step;
-        add(isFailure ? f.code : CHECK_CODE[c.check] ?? 'VERIFICATION_FAILED', 'error', isFailure ? f.message : c.message, c.step, c.check);
+        add(isFailure ? f.code : CHECK_CODE[c.check] ?? 'VERIFICATION_FAILED', 'error', isFailure ? `${f.message}${f.hint ? `. ${f.hint}` : ''}` : c.message, c.step, c.check);
       }
       for (const p of c.predicates ?? []) {
         for (const claim of p.claims) {
