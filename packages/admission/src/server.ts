@@ -160,6 +160,9 @@ export async function startAdmissionServer(opts: ServeOptions): Promise<Admissio
     return true;
   }
 
+  // Load the verifier and sigstore now, so the first review pays for a verification, not for
+  // loading modules (a cold cache, not a cold process).
+  if (!opts.verify) await Promise.all([import('@custody/engine/verify'), import('@custody/sign')]);
   const listen = opts.listen ?? config.listen;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
