@@ -9,7 +9,7 @@ import { stringify as yamlStringify } from 'yaml';
 import { parseArff, type ArffAttribute, type ArffData } from './arff.ts';
 import { decodeSafetensors, encodeSafetensors } from './safetensors.ts';
 import { seededRandom, shuffledIndices } from './random.ts';
-import { writeFileAtomic } from './files.ts';
+import { writeFileAtomic } from '@custody/store/atomic';
 
 export const LABEL_ATTRIBUTE = 'class';
 /** The favourable outcome (credit granted); label and prediction 1 mean this. */

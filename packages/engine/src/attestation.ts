@@ -16,6 +16,7 @@ import { createHash } from 'node:crypto';
 import { CustodyError, IN_TOTO_PAYLOAD_TYPE, jcs, keylessFunctionaryId, linkToStatement, pae, validateStatement } from '@custody/core';
 import type { LinkBody, Statement } from '@custody/core';
 import { signDsse, type Signer } from '@custody/sign';
+import { linkBundleFileName, statementFileName } from '@custody/store/names';
 import type { ResourceDescriptor } from './types.ts';
 import type { OutputFormat } from './formats.ts';
 
@@ -55,7 +56,7 @@ export interface StatementBundleSigner {
 /** Statement JSON (RFC 8785 canonical) in a DSSE envelope signed with the step key. */
 export class DsseAttestationWriter implements AttestationWriter {
   fileName(step: string, keyid: string, pluginName: string, index: number): string {
-    return `${step}.${keyid.slice(0, 8)}.${pluginName}${index === 0 ? '' : `-${index + 1}`}.att.json`;
+    return statementFileName(step, keyid, pluginName, index, 'dsse');
   }
 
   async serialize(statement: InTotoStatement, signer: Signer): Promise<string> {
@@ -91,7 +92,7 @@ export class SigstoreAttestationWriter implements AttestationWriter {
   }
 
   fileName(step: string, keyid: string, pluginName: string, index: number): string {
-    return `${step}.${keyid.slice(0, 8)}.${pluginName}${index === 0 ? '' : `-${index + 1}`}.sigstore.json`;
+    return statementFileName(step, keyid, pluginName, index, 'bundle');
   }
 
   async serialize(statement: InTotoStatement, signer: Signer | undefined): Promise<string> {
@@ -107,7 +108,7 @@ export class SigstoreAttestationWriter implements AttestationWriter {
   private async bundleLink(link: LinkBody, signer: Signer | undefined): Promise<{ fileName: string; data: string }> {
     const data = await this.serialize(linkToStatement(link) as unknown as InTotoStatement, signer);
     const keyid = this.selfSigning ? this.selfSigning.fileKeyid() : signer!.keyid;
-    return { fileName: `${link.name}.${keyid.slice(0, 8)}.link.sigstore.json`, data };
+    return { fileName: linkBundleFileName(link.name, keyid), data };
   }
 }
 

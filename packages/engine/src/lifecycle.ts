@@ -100,7 +100,7 @@ export interface StepState {
   environment: Record<string, unknown>;
   predicates: EmittedPredicate[];
   /** Filled by `sign`, written by `store`. */
-  pending: { path: string; data: string }[];
+  pending: { name: string; data: string }[];
   written: string[];
   attestationWriter: AttestationWriter;
   /** Set by a tracer plugin through `ctx.wrapCommand`. */

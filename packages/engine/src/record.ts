@@ -8,15 +8,15 @@ import { readFileSync, unlinkSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { CustodyError, normalizeLink, parseSignedFile, verifySignedFile } from '@custody/core';
 import type { LinkBody } from '@custody/core';
-import { serializeMetablock, signMetablock, writeFileAtomic, type Signer } from '@custody/sign';
+import { serializeMetablock, signMetablock, type Signer } from '@custody/sign';
+import { unfinishedLinkFileName } from '@custody/store/names';
+import { writeFileAtomic } from '@custody/store/atomic';
 import { recordArtifacts } from './hashing/artifacts.ts';
 import { runStep, type StepOptions, type StepResult } from './lifecycle.ts';
 import { stepExcludes } from './builtin/excludes.ts';
 import type { ProgressSink } from './hashing/progress.ts';
 
-export function unfinishedLinkFileName(step: string, keyid: string): string {
-  return `.${step}.${keyid.slice(0, 8)}.link-unfinished`;
-}
+export { unfinishedLinkFileName };
 
 export interface RecordStartOptions {
   stepName: string;

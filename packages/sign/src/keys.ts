@@ -8,7 +8,8 @@ import {
   CustodyError, SSLIB_ENCRYPTED, parsePublicKeyText, publicKeyFromPem, publicKeyFromSslib,
   type PublicKey, type SigningScheme,
 } from '@custody/core';
-import { readTextFile, writeFileAtomic } from './files.ts';
+import { writeFileAtomic } from '@custody/store/atomic';
+import { readTextFile } from './files.ts';
 
 /** Signs bytes with one private key. The private key never leaves this object. */
 export interface Signer {

@@ -6,8 +6,9 @@ import { join } from 'node:path';
 import { CustodyError, normalizeLink, parseSignedFile, verifySignedFile, IN_TOTO_PAYLOAD_TYPE } from '@custody/core';
 import {
   KEY_TYPES, generateKeyPair, loadPublicKey, loadSigner, readPassphraseFile, serializeDsse, serializeMetablock,
-  signDsse, signMetablock, writeFileAtomic, writeKeyPair,
+  signDsse, signMetablock, writeKeyPair,
 } from '@custody/sign';
+import { writeFileAtomic } from '@custody/store/atomic';
 
 const code = (c: string, file?: string) => (e: unknown) =>
   e instanceof CustodyError && e.code === c && (file === undefined || e.file === file);

@@ -12,9 +12,10 @@
  */
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, readdir } from 'node:fs/promises';
-import { writeFileAtomic } from '@custody/sign/files';
 import { dirname, join, resolve } from 'node:path';
 import { CustodyError } from '@custody/core';
+import { writeFileAtomic } from './atomic.ts';
+import { keyid8 as keyid8Of, parseStoreEntryName, storeEntryFileName } from './names.ts';
 
 export const DEFAULT_STORE_DIR = '.custody';
 
@@ -35,34 +36,7 @@ export interface StoreEntry {
   path: string;
 }
 
-const KIND = /^[a-z0-9][a-z0-9-]*$/;
-const EXT = /^[a-z0-9]+(?:\.[a-z0-9]+)*$/;
-const STEM = /^(.+)\.([0-9a-f]{8})\.([a-z0-9][a-z0-9-]*)\.(\d{13}-\d{6})-([0-9a-f]{16})$/;
-// known extensions, longest first, so `x.sigstore.json` is not read as ext `json`
-const EXTENSIONS = ['sigstore.json', 'link', 'json'];
-
 let sequence = 0;
-
-function checkStep(step: string): void {
-  if (step === '' || step.includes('/') || step.includes('\\') || step.includes('\0') || step.startsWith('.')) {
-    throw new CustodyError('USAGE', `step name ${JSON.stringify(step)} cannot be stored (no '/', '\\', leading '.')`);
-  }
-}
-
-function keyid8Of(keyid: string): string {
-  const k = keyid.toLowerCase();
-  if (!/^[0-9a-f]{8,}$/.test(k)) throw new CustodyError('USAGE', `keyid ${JSON.stringify(keyid)} is not hex`);
-  return k.slice(0, 8);
-}
-
-/** Parses a store file name; undefined for anything else (temp files, foreign files). */
-export function parseStoreName(name: string): Omit<StoreEntry, 'path'> | undefined {
-  if (name.startsWith('.')) return undefined;
-  const ext = EXTENSIONS.find((x) => name.endsWith(`.${x}`));
-  if (!ext) return undefined;
-  const m = STEM.exec(name.slice(0, -(ext.length + 1)));
-  return m ? { step: m[1], keyid8: m[2], kind: m[3], stamp: m[4], digest: m[5], ext, name } : undefined;
-}
 
 function compareEntries(a: StoreEntry, b: StoreEntry): number {
   const k = (x: string, y: string): number => (x < y ? -1 : x > y ? 1 : 0);
@@ -83,19 +57,14 @@ export class LocalStore {
 
   /** Stores one attestation atomically; returns its entry. */
   async put(step: string, keyid: string, kind: string, bytes: Uint8Array | string, opts: { ext?: string; now?: number } = {}): Promise<StoreEntry> {
-    checkStep(step);
-    const keyid8 = keyid8Of(keyid);
-    if (!KIND.test(kind)) throw new CustodyError('USAGE', `attestation kind ${JSON.stringify(kind)} must be lower-case letters, digits and '-'`);
-    const ext = opts.ext ?? 'sigstore.json';
-    if (!EXT.test(ext) || !EXTENSIONS.includes(ext)) throw new CustodyError('USAGE', `unsupported store file extension ${ext}`);
     const data = typeof bytes === 'string' ? Buffer.from(bytes, 'utf8') : Buffer.from(bytes);
     const digest = createHash('sha256').update(data).digest('hex').slice(0, 16);
+    const stamp = `${String(opts.now ?? Date.now()).padStart(13, '0')}-${String((sequence + 1) % 1_000_000).padStart(6, '0')}`;
+    const entry = storeEntryFileName({ step, keyid, kind, stamp, digest, ext: opts.ext ?? 'sigstore.json' });
     sequence = (sequence + 1) % 1_000_000;
-    const stamp = `${String(opts.now ?? Date.now()).padStart(13, '0')}-${String(sequence).padStart(6, '0')}`;
-    const name = `${step}.${keyid8}.${kind}.${stamp}-${digest}.${ext}`;
-    const path = join(this.root, name);
+    const path = join(this.root, entry.name);
     await this.writeAtomic(path, data);
-    return { step, keyid8, kind, stamp, digest, ext, name, path };
+    return { ...entry, path };
   }
 
   private async writeAtomic(path: string, data: Buffer): Promise<void> {
@@ -119,7 +88,7 @@ export class LocalStore {
     }
     const out: StoreEntry[] = [];
     for (const n of names) {
-      const p = parseStoreName(n);
+      const p = parseStoreEntryName(n);
       if (p && (step === undefined || p.step === step)) out.push({ ...p, path: join(this.root, n) });
     }
     return out.sort(compareEntries);
@@ -137,7 +106,7 @@ export class LocalStore {
 
   /** The resolved attestation of a step, functionary, kind (and format), with its bytes; undefined if none. */
   async get(step: string, keyid: string, kind: string, ext = 'sigstore.json'): Promise<{ entry: StoreEntry; bytes: Buffer } | undefined> {
-    const keyid8 = keyid8Of(keyid);
+    const keyid8 = keyid8Of(keyid).toLowerCase();
     const entry = (await this.resolve(step)).find((e) => e.keyid8 === keyid8 && e.kind === kind && e.ext === ext);
     return entry ? { entry, bytes: await this.read(entry) } : undefined;
   }
@@ -176,6 +145,7 @@ export async function readAttestationFolder(dir: string): Promise<{ name: string
     throw new CustodyError('FILE_UNREADABLE', `cannot read the folder: ${code ?? (e as Error).message}`, { file: dir, cause: e });
   }
   const out: { name: string; text: string }[] = [];
+  // attestation-verifier's `<step>.<keyid8>.json` and custody's bundles / DSSE Statements
   for (const name of names.filter((n) => n.endsWith('.json') && !n.startsWith('.')).sort()) {
     try {
       out.push({ name, text: await readFile(join(dir, name), 'utf8') });

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CustodyError } from '@custody/core';
-import { DEFAULT_STORE_DIR, LocalStore, parseStoreName } from '../src/index.ts';
+import { DEFAULT_STORE_DIR, LocalStore, parseStoreEntryName } from '../src/index.ts';
 
 const KEY_A = 'a1b2c3d4'.repeat(8);
 const KEY_B = 'ffee0011'.repeat(8);
@@ -71,7 +71,7 @@ test('forLayout: .custody next to the layout, or the configured folder', () => {
   assert.equal(LocalStore.forLayout('/work/proj/root.layout').root, `/work/proj/${DEFAULT_STORE_DIR}`);
   assert.equal(LocalStore.forLayout('/work/proj/root.layout', 'evidence').root, '/work/proj/evidence');
   assert.equal(LocalStore.forLayout('/work/proj/root.layout', '/srv/att').root, '/srv/att');
-  assert.equal(parseStoreName('step.with.dots.a1b2c3d4.bias.1700000000000-000001-0123456789abcdef.sigstore.json')?.step, 'step.with.dots');
+  assert.equal(parseStoreEntryName('step.with.dots.a1b2c3d4.bias.1700000000000-000001-0123456789abcdef.sigstore.json')?.step, 'step.with.dots');
 });
 
 test('concurrent writers (3 processes + readers) never tear a file', async (t) => {

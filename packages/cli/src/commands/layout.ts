@@ -93,7 +93,7 @@ async function signKeyless(argv: SignArgs): Promise<void> {
   await refuseLintErrors(asWritten, argv.file, undefined, argv.force);
   const signer = sign.createKeylessSigner({ ...sign.keylessOptionsFromArgv(argv), rekorEntryType: argv['rekor-entry-type'] });
   const bundle = await signer.signDsse(payload, core.IN_TOTO_PAYLOAD_TYPE);
-  await sign.writeFileAtomic(argv.output, sign.serializeBundle(bundle));
+  await (await import('@custody/store/atomic')).writeFileAtomic(argv.output, sign.serializeBundle(bundle));
   const id = signer.identity();
   process.stdout.write(`${argv.output}: Sigstore bundle (DSSE) signed keylessly by ${id ? `${id.subject} (issuer ${id.issuer})` : 'a Fulcio certificate'}\n`);
 }
@@ -275,7 +275,7 @@ const signCommand: CommandModule<object, SignArgs> = {
         output = sign.serializeDsse(env!);
       }
     }
-    await sign.writeFileAtomic(argv.output, output);
+    await (await import('@custody/store/atomic')).writeFileAtomic(argv.output, output);
     process.stdout.write(`${argv.output}: ${format === 'legacy' ? 'in-toto metablock' : 'DSSE envelope'} signed by ${signers.map((s) => s.keyid.slice(0, 8)).join(', ')}\n`);
   }),
 };

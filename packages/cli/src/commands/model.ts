@@ -203,7 +203,7 @@ const signCommand: CommandModule<object, SignArgs> = {
       signatureFile: DEFAULT_SIGNATURE_NAME,
     });
     try {
-      await sign.writeFileAtomic(signaturePath, model.serializeModelSignature(bundle));
+      await (await import('@custody/store/atomic')).writeFileAtomic(signaturePath, model.serializeModelSignature(bundle));
     } catch (e) {
       if (e instanceof CustodyError) throw e;
       throw new CustodyError('FILE_UNWRITABLE', `cannot write the signature: ${(e as Error).message}`, { file: signaturePath, cause: e });

@@ -21,8 +21,8 @@ async function safeFileName(name: string | undefined, manifestDigest: string): P
 }
 
 async function pullHandler(argv: Args): Promise<void> {
-  const [{ mkdir }, { join }, { CustodyError }, { ANNOTATIONS }, { writeFileAtomic }] = await Promise.all([
-    import('node:fs/promises'), import('node:path'), import('@custody/core/errors'), import('@custody/store'), import('@custody/sign/files'),
+  const [{ mkdir }, { CustodyError }, { ANNOTATIONS, AttestationSink }] = await Promise.all([
+    import('node:fs/promises'), import('@custody/core/errors'), import('@custody/store'),
   ]);
   if (typeof argv.subject !== 'string' || !SUBJECT_DIGEST.test(argv.subject)) throw new CustodyError('USAGE', `--subject ${argv.subject}: expected sha256:<64 hex>`);
   const ref = await parseRegistryRef(argv.registry, argv);
@@ -47,10 +47,10 @@ async function pullHandler(argv: Args): Promise<void> {
   }
   const outDir = argv['out-dir'];
   await mkdir(outDir, { recursive: true });
-  for (const [name, e] of [...byName].sort(([a], [b]) => (a < b ? -1 : 1))) {
-    await writeFileAtomic(join(outDir, name), e.bytes);
-    console.log(`pulled ${name} ← ${e.digest}`);
-  }
+  const sink = new AttestationSink(outDir);
+  const pulledFiles = [...byName].sort(([a], [b]) => (a < b ? -1 : 1));
+  await sink.writeAll(pulledFiles.map(([name, e]) => ({ name, data: e.bytes })));
+  for (const [name, e] of pulledFiles) console.log(`pulled ${name} ← ${e.digest}`);
   for (const name of new Set(superseded)) process.stderr.write(`custody: ${name} was pushed more than once; kept the newest\n`);
   console.log(`${byName.size} attestation(s) of ${where}@${argv.subject} (found by ${via === 'referrers-api' ? 'the referrers API' : 'the sha256-<hex> tag'}) in ${outDir}`);
 }

@@ -6,7 +6,8 @@ import { gunzipSync, gzipSync } from 'node:zlib';
 import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { CustodyError } from '@custody/core';
-import { sha256Hex, writeFileAtomic } from '../files.ts';
+import { writeFileAtomic } from '@custody/store/atomic';
+import { sha256Hex } from '../files.ts';
 import { readTar, writeTar, type TarEntryInput, type TarEntryType } from './tar.ts';
 
 export const MEDIA_TYPES = {

@@ -1,5 +1,7 @@
 import { constants } from 'node:os';
 import { CustodyError } from '@custody/core';
+import { onSignalCleanup } from '@custody/store/cleanup';
+import { killProcessTree } from '../process-tree.ts';
 import type { StepHooks } from '../types.ts';
 import type { StepState } from '../lifecycle.ts';
 
@@ -19,7 +21,7 @@ export function commandPlugin(hooks: StepHooks, state: StepState): void {
     const [file, ...args] = state.commandWrapper ? state.commandWrapper.argv(ctx.command) : ctx.command;
     const startedAt = new Date();
     const shown = state.options.commandOutput ?? 'inherit';
-    const result = await execa(file, args, {
+    const subprocess = execa(file, args, {
       cwd: state.workdir,
       reject: false,
       stdin: 'inherit',
@@ -31,6 +33,15 @@ export function commandPlugin(hooks: StepHooks, state: StepState): void {
       cancelSignal: ctx.signal,
       buffer: true,
     });
+    // Stopped by a signal (CI cancelling the job, kill PID): the command's whole tree goes too,
+    // not only its first process (execa's own cleanup signals that one alone).
+    const unregister = subprocess.pid === undefined ? () => undefined : onSignalCleanup(() => killProcessTree(subprocess.pid!, 'SIGTERM'));
+    let result: Awaited<typeof subprocess>;
+    try {
+      result = await subprocess;
+    } finally {
+      unregister();
+    }
     const finishedAt = new Date();
     if (result.exitCode === undefined && !result.signal) {
       const code = (result as { code?: string }).code;

@@ -1,16 +1,19 @@
-import { dirname, join, resolve } from 'node:path';
-import { accessSync, constants, mkdirSync, statSync, unlinkSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { accessSync, constants, mkdirSync, statSync } from 'node:fs';
 import { createHash } from 'node:crypto';
-import { CustodyError, IN_TOTO_PAYLOAD_TYPE, isCustodyError, jcs, linkFileName, linkSubject } from '@custody/core';
-import { serializeDsse, serializeMetablock, signDsse, signMetablock, writeFileAtomic } from '@custody/sign';
+import { CustodyError, IN_TOTO_PAYLOAD_TYPE, isCustodyError, jcs, linkSubject } from '@custody/core';
+import { serializeDsse, serializeMetablock, signDsse, signMetablock } from '@custody/sign';
+import { linkFileName } from '@custody/store/names';
+import { AttestationSink, sweepStaleTempFiles } from '@custody/store/atomic';
 import type { StepHooks } from '../types.ts';
 import { buildLink, type StepState } from '../lifecycle.ts';
 import { makeStatement, productsAsSubject } from '../attestation.ts';
 
 /**
  * Built-in, last in `sign` and `store`: signs the link (legacy metablock or DSSE) and one
- * Statement per emitted predicate, then writes them all. Each file is written atomically;
- * if one write fails the ones already written for this step are removed again.
+ * Statement per emitted predicate, then writes them all through the store's sink: names from
+ * @custody/store/names, each file atomic, and if one write fails (or a signal stops the
+ * process) the ones already written for this step are removed again.
  */
 export function linkPlugin(hooks: StepHooks, state: StepState): void {
   hooks.sign.tapPromise({ name: 'custody:sign', stage: 100 }, async (ctx) => {
@@ -18,18 +21,17 @@ export function linkPlugin(hooks: StepHooks, state: StepState): void {
     const writer = state.attestationWriter;
     // keyless writers sign by themselves; otherwise nothing is signed without a key
     if (!signer && !(writer.selfSigning && writer.writeLink)) return;
-    const outDir = resolve(state.workdir, state.options.outDir ?? '.');
     const link = buildLink(state);
     if (writer.writeLink) {
       // e.g. Sigstore bundles: the link is one more Statement (link predicate v0.3)
       const written = await writer.writeLink(link, signer);
-      state.pending.push({ path: join(outDir, written.fileName), data: written.data });
+      state.pending.push({ name: written.fileName, data: written.data });
     } else if (signer) {
       const linkText =
         state.options.format === 'dsse'
           ? serializeDsse(await signDsse(Buffer.from(jcs(link), 'utf8'), IN_TOTO_PAYLOAD_TYPE, signer))
           : serializeMetablock(await signMetablock(link, signer));
-      state.pending.push({ path: join(outDir, linkFileName(ctx.stepName, signer.keyid)), data: linkText });
+      state.pending.push({ name: linkFileName(ctx.stepName, signer.keyid), data: linkText });
     }
     const fileKeyid = writer.selfSigning ? writer.selfSigning.fileKeyid() : signer!.keyid;
 
@@ -41,30 +43,22 @@ export function linkPlugin(hooks: StepHooks, state: StepState): void {
       perPlugin.set(plugin, index + 1);
       const statement = makeStatement(predicate.subjectIsLink ? linkAsSubject : predicate.subject ?? defaultSubject, predicate.predicateType, predicate.predicate);
       state.pending.push({
-        path: join(outDir, state.attestationWriter.fileName(ctx.stepName, fileKeyid, plugin, index)),
+        name: state.attestationWriter.fileName(ctx.stepName, fileKeyid, plugin, index),
         data: await state.attestationWriter.serialize(statement, signer),
       });
     }
   });
 
   hooks.store.tapPromise({ name: 'custody:store', stage: 100 }, async () => {
-    for (const file of state.pending) {
-      try {
-        await writeFileAtomic(file.path, file.data);
-      } catch (e) {
-        for (const done of state.written) {
-          try {
-            unlinkSync(done);
-          } catch {
-            // already gone
-          }
-        }
-        state.written = [];
-        if (isCustodyError(e)) throw e;
-        const err = e as NodeJS.ErrnoException;
-        throw new CustodyError('FILE_UNWRITABLE', `cannot write: ${err.code ?? err.message}`, { file: file.path, cause: e });
-      }
-      state.written.push(file.path);
+    if (state.pending.length === 0) return;
+    const sink = new AttestationSink(resolve(state.workdir, state.options.outDir ?? '.'));
+    try {
+      state.written = await sink.writeAll(state.pending);
+    } catch (e) {
+      state.written = [];
+      if (isCustodyError(e)) throw e;
+      const err = e as NodeJS.ErrnoException;
+      throw new CustodyError('FILE_UNWRITABLE', `cannot write: ${err.code ?? err.message}`, { file: sink.dir, cause: e });
     }
   });
 }
@@ -94,5 +88,7 @@ export function checkOutDir(workdir: string, outDir: string | undefined): string
     const why = err.code === 'EACCES' || err.code === 'EPERM' || err.code === 'EROFS' ? 'out dir is not writable' : err.code === 'ENOTDIR' || err.code === 'EEXIST' ? 'out dir is not a directory' : `cannot use out dir: ${err.code ?? err.message}`;
     throw new CustodyError('FILE_UNWRITABLE', why, { file: outDir ?? dir, cause: e });
   }
+  // temp files a killed earlier run left here go before anything is recorded or written
+  sweepStaleTempFiles(dir);
   return dir;
 }

@@ -13,11 +13,12 @@
 import { readFile, readdir, rmdir, unlink } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import {
-  CustodyError, isCustodyError, isPlainObject, LINK_PREDICATE_TYPE, linkFileName, normalizeLayout, normalizeLink, parseExpires,
+  CustodyError, isCustodyError, isPlainObject, LINK_PREDICATE_TYPE, normalizeLayout, normalizeLink, parseExpires,
   parseSignedFile, statementToLink, stepExtensionFields, substituteParameter, verifySignedFile,
 } from '@custody/core';
 import type { ArtifactMap, LinkBody, PublicKey, SignedFile } from '@custody/core';
 import { loadSigner, type Signer } from '@custody/sign';
+import { keyid8, linkBundleFileName, linkFileName, parseAttestationFileName } from '@custody/store/names';
 import { runStep, type CommandOutput } from '../lifecycle.ts';
 import { recordArtifacts } from '../hashing/artifacts.ts';
 import { stepExcludes } from '../builtin/excludes.ts';
@@ -182,8 +183,7 @@ function sameCommand(a: readonly string[], b: readonly string[]): boolean {
  * still finds what the last run recorded.
  */
 function linkFilesOf(linkDir: string, step: string, keyid: string, format: OutputFormat): string[] {
-  const name = linkFileName(step, keyid);
-  const both = [join(linkDir, name), join(linkDir, `${name}.sigstore.json`)];
+  const both = [join(linkDir, linkFileName(step, keyid)), join(linkDir, linkBundleFileName(step, keyid))];
   return format === 'sigstore' ? both.reverse() : both;
 }
 
@@ -249,7 +249,7 @@ async function cleanStep(p: Prepared, workdir: string, linkDir: string): Promise
     // deepest first; a folder that still holds something stays
     for (const d of [...dirs].sort((a, b) => b.split(sep).length - a.split(sep).length)) await rmdir(d).catch(() => undefined);
   }
-  const prefix = `${p.plan.name}.${p.signer.keyid.slice(0, 8)}.`;
+  const id8 = keyid8(p.signer.keyid);
   let names: string[] = [];
   try {
     names = await readdir(linkDir);
@@ -258,7 +258,8 @@ async function cleanStep(p: Prepared, workdir: string, linkDir: string): Promise
   }
   // the link in any format, and every attestation of this step and key
   for (const n of names) {
-    if (n === linkFileName(p.plan.name, p.signer.keyid) || (n.startsWith(prefix) && (n.endsWith('.att.json') || n.endsWith('.sigstore.json')))) {
+    const parsed = parseAttestationFileName(n);
+    if (parsed && parsed.step === p.plan.name && parsed.keyid8 === id8 && parsed.ext !== 'json') {
       await unlink(join(linkDir, n)).catch(() => undefined);
     }
   }

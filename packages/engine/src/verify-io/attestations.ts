@@ -15,6 +15,7 @@ import {
 import type {
   AttestationCollector, AttestationRejection, AttestationRequest, CollectedAttestations, TrustedRootRef, VerifiedClaim,
 } from '@custody/core';
+import { isStatementFileName, stepOfAttestationFileName } from '@custody/store/names';
 // sigstore (~1.6 MB bundled) loads only when there is a Sigstore bundle or trust root to read.
 const sign = () => import('@custody/sign');
 import type { TrustMaterial } from '@custody/sign';
@@ -27,14 +28,13 @@ export interface AttestationFile {
 }
 
 /**
- * `<step>.<id8>[.<kind>].sigstore.json` and `<step>.<id8>[.<kind>].att.json`, where id8 is the
- * first 8 hex digits of the signer's keyid (for keyless signers: of SHA-256 of its functionary id).
+ * `<step>.<id8>[.<kind>].sigstore.json` and `<step>.<id8>[.<kind>].att.json` (names from
+ * @custody/store/names), where id8 is the first 8 hex digits of the signer's keyid (for keyless
+ * signers: of SHA-256 of its functionary id).
  */
-const ATTESTATION_NAME = /^(.+?)\.([0-9a-f]{8})(?:\.[A-Za-z0-9._-]+)?\.(sigstore\.json|att\.json)$/;
-
 export function stepOfAttestationName(name: string): string | undefined {
-  const m = ATTESTATION_NAME.exec(name.replace(/^.*\//, ''));
-  return m ? m[1] : undefined;
+  const base = name.replace(/^.*\//, '');
+  return isStatementFileName(base) ? stepOfAttestationFileName(base) : undefined;
 }
 
 /** Attestation files directly in `dir` (a missing folder holds none), sorted by name; named as `join(display, name)`. */
