@@ -18,8 +18,8 @@ const policyUri = (p: LoadedPolicy) => `custody-admission:policy/${encodeURIComp
 const fileName = (p: LoadedPolicy, digest: string) => `${digest.slice('sha256:'.length)}.${p.name}.vsa.json`;
 
 export async function fileVsaStore(cfg: NonNullable<LoadedConfig['vsa']>): Promise<VsaHooks> {
-  const [{ loadSigner, writeFileAtomic, verifyFunctionaryBundle }, { keyBundle }] = await Promise.all([
-    import('@custody/sign'), import('@custody/engine/attestation'),
+  const [{ loadSigner, verifyFunctionaryBundle }, { keyBundle }, { writeFileAtomic }] = await Promise.all([
+    import('@custody/sign'), import('@custody/engine/attestation'), import('@custody/store/atomic'),
   ]);
   const signer = await loadSigner(cfg.keyPath);
   await mkdir(cfg.dir, { recursive: true });

@@ -190,7 +190,7 @@ async function writeVsa(
   inputs: VsaInputFile[], at: (p: string) => string,
 ): Promise<void> {
   const [{ buildVsaStatement, lastStepSubject }, { keyBundle }, { writeFileAtomic }] = await Promise.all([
-    import('@custody/core/verify'), import('../attestation.ts'), import('@custody/sign/files'),
+    import('@custody/core/verify'), import('../attestation.ts'), import('@custody/store/atomic'),
   ]);
   const subject = req.subject ?? (lastStep !== undefined ? lastStepSubject(lastStep, report, inputs) : undefined);
   if (!subject?.length) {
