@@ -347,7 +347,7 @@ const initCommand: CommandModule<object, InitArgs> = {
       await sign.writeKeyPair(base, sign.generateKeyPair('ed25519'), { overwrite: false });
       made.push(name);
     }
-    await sign.writeFileAtomic(layoutFile, INIT_LAYOUT);
+    await (await import('@custody/store/atomic')).writeFileAtomic(layoutFile, INIT_LAYOUT);
     process.stdout.write(`${layoutFile}: fetch-model → train → evaluate → build-image\n`);
     process.stdout.write(`keys: ${made.length ? `made ${made.map((n) => `keys/${n}`).join(', ')}` : 'kept the existing ones'} (keys/owner signs the layout)\n`);
     process.stdout.write(`next: edit the commands, then custody layout lint ${layoutFile}\n`);

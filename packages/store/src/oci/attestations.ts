@@ -5,6 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CustodyError } from '@custody/core';
+import { parseAttestationFileName } from '../names.ts';
 import { checkRepository, EMPTY_CONFIG, OCI_MEDIA_TYPES, RegistryClient, sha256Digest, type OciDescriptor, type OciIndex, type OciManifest, type RegistryClientOptions } from './client.ts';
 
 /** Media/artifact types custody uses for attestation layers. */
@@ -25,20 +26,23 @@ export const ANNOTATIONS = {
 } as const;
 
 /**
- * Attestation files custody writes (`<step>.<keyid8>[.<more>].link|.sigstore.json|.att.json`):
- * the only names push sends and pull writes.
+ * Attestation files custody writes (`<step>.<keyid8>[.<more>].link|.sigstore.json|.att.json`,
+ * named by ../names.ts): the only names push sends and pull writes.
  */
-export const ATTESTATION_FILE_NAME = /^([^/\\\0]+?)\.([0-9a-f]{8})(?:\.[A-Za-z0-9._-]+)?\.(link|sigstore\.json|att\.json)$/;
+function writtenAttestationName(name: string) {
+  const parsed = parseAttestationFileName(name);
+  return parsed && parsed.ext !== 'json' && !name.includes('..') ? parsed : undefined;
+}
 
 export function isAttestationFileName(name: string): boolean {
-  return !name.startsWith('.') && !name.includes('..') && ATTESTATION_FILE_NAME.test(name);
+  return writtenAttestationName(name) !== undefined;
 }
 
 /** How an attestation file is stored in a registry: media type, step and file-name annotations. */
 export function attestationInput(name: string, bytes: Buffer, file = name): AttestationInput & { annotations: Record<string, string> } {
-  const m = ATTESTATION_FILE_NAME.exec(name);
-  if (!m || !isAttestationFileName(name)) throw new CustodyError('USAGE', `${name} is not an attestation file name (<step>.<keyid8>….link|.sigstore.json|.att.json)`, { file });
-  const [, step, , ext] = m;
+  const parsed = writtenAttestationName(name);
+  if (!parsed) throw new CustodyError('USAGE', `${name} is not an attestation file name (<step>.<keyid8>….link|.sigstore.json|.att.json)`, { file });
+  const { step, ext } = parsed;
   let json: Record<string, unknown>;
   try {
     json = JSON.parse(bytes.toString('utf8'));

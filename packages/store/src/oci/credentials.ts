@@ -8,7 +8,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { CustodyError } from '@custody/core';
-import { writeFileAtomic } from '@custody/sign/files';
+import { writeFileAtomic } from '../atomic.ts';
 
 export interface RegistryCredentials {
   username?: string;
