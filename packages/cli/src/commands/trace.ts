@@ -57,7 +57,7 @@ const learnCommand: CommandModule<object, LearnArgs> = {
     .option('output', { alias: 'o', type: 'string', demandOption: true, describe: 'profile to write (YAML), e.g. train.trace-profile.yaml next to the layout' }) as any,
   handler: async (argv) => {
     const core = await import('@custody/core');
-    const { writeFileAtomic } = await import('@custody/sign');
+    const { writeFileAtomic } = await import('@custody/store/atomic');
     const { basename } = await import('node:path');
     const trace = await verifiedTrace(argv.attestation, argv.key);
     const step = trace.step ?? 'step';

@@ -99,7 +99,7 @@ async function printTree(report: import('@custody/core').VerificationReport, tit
 async function writeReports(report: import('@custody/core').VerificationReport, argv: VerifyArgs): Promise<void> {
   if (!argv.html && !argv.sarif) return;
   const [{ renderHtmlReport, renderSarif, layoutSvg }, { writeFileAtomic }, { readLayoutFile }, { VERSION }, { CustodyError, isCustodyError }] = await Promise.all([
-    import('@custody/engine/report'), import('@custody/sign'), import('@custody/engine/verify'), import('../version.ts'), import('@custody/core/errors'),
+    import('@custody/engine/report'), import('@custody/store/atomic'), import('@custody/engine/verify'), import('../version.ts'), import('@custody/core/errors'),
   ]);
   const write = async (file: string, text: string, what: string): Promise<void> => {
     try {
