@@ -84,6 +84,8 @@ export type ErrorCode =
   | 'MODEL_INTEGRITY'
   // a step's link ran another command than expected_command (verify --strict-command)
   | 'COMMAND_MISMATCH'
+  // a step's link is validly signed by a key of the layout that is not one of the step's functionaries
+  | 'UNAUTHORIZED_SIGNER'
   // admission: no policy matches an image (noMatch: deny), or a layout's inspections must run
   // (inspections: require) and a webhook cannot run them
   | 'NO_MATCHING_POLICY'
@@ -97,7 +99,7 @@ const VERIFICATION_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'ARTIFACT_RULE', 'LINKS_DISAGREE', 'SUBLAYOUT', 'INSPECTION_FAILED', 'PREDICATE_RULE',
   'PAYLOAD_TYPE', 'STATEMENT_INVALID', 'KEYID_MISMATCH', 'IDENTITY_MISMATCH',
   'CERTIFICATE_INVALID', 'TLOG_INVALID', 'DIGEST_MISMATCH', 'VERIFICATION_FAILED',
-  'MODEL_SIGNATURE_INVALID', 'MODEL_INTEGRITY', 'COMMAND_MISMATCH',
+  'MODEL_SIGNATURE_INVALID', 'MODEL_INTEGRITY', 'COMMAND_MISMATCH', 'UNAUTHORIZED_SIGNER',
   'NO_MATCHING_POLICY', 'INSPECTIONS_NOT_RUN', 'SUBJECT_MISMATCH',
 ]);
 

@@ -293,3 +293,26 @@ test('reports validate against schemas/verify-report.schema.json', async () => {
   ];
   for (const r of reports) assert.ok(validate(JSON.parse(JSON.stringify(r))), JSON.stringify(validate.errors));
 });
+
+test('UNAUTHORIZED_SIGNER: a link validly signed by a layout key that is not a functionary of the step names the expected functionaries', async () => {
+  const layout = await signedLayout(layoutBody(), alice);
+  // carl (package's functionary, a key of this layout) records build: build.<carl8>.link
+  const byCarl = await run(layout, await chainFiles({ [linkFileName('build', bob.key.keyid)]: undefined, [linkFileName('build', carl.key.keyid)]: await signedLink(BUILD, carl) }));
+  assert.deepEqual([byCarl.failure?.code, byCarl.failure?.check, byCarl.failure?.step], ['UNAUTHORIZED_SIGNER', 'links', 'build']);
+  assert.equal(byCarl.failure?.message, `Step 'build' requires '1' link metadata file(s), found '0'. ${linkFileName('build', carl.key.keyid)} is validly signed by ${carl.key.keyid.slice(0, 8)}, a key of this layout that is not a functionary of step 'build' (its functionaries: ${bob.key.keyid.slice(0, 8)}).`);
+  assert.match(byCarl.failure!.hint!, new RegExp(`^What to do: have a functionary of build \\(${bob.key.keyid.slice(0, 8)}\\) run and sign the step`));
+  // the same link filed under bob's name: at the threshold, same code
+  const renamed = await run(layout, await chainFiles({ [linkFileName('build', bob.key.keyid)]: await signedLink(BUILD, carl) }));
+  assert.deepEqual([renamed.failure?.code, renamed.failure?.check, renamed.failure?.step], ['UNAUTHORIZED_SIGNER', 'threshold', 'build']);
+  assert.match(renamed.failure!.message, /^Step 'build' requires at least '1' links validly signed by different authorized functionaries\. Only found '0' /);
+  const signers = renamed.checks.find((c) => c.check === 'threshold' && c.step === 'build')?.signers;
+  assert.deepEqual(signers?.map((s) => [s.valid, s.reason]), [[false, `validly signed by ${carl.key.keyid.slice(0, 8)}, a key of this layout that is not a functionary of this step`]]);
+  // a key the layout does not know stays what the reference says: no link found, a signature that does not verify
+  const byEve = await run(layout, await chainFiles({ [linkFileName('build', bob.key.keyid)]: await signedLink(BUILD, eve) }));
+  assert.deepEqual([byEve.failure?.code, byEve.failure?.check], ['THRESHOLD', 'threshold']);
+  const eveOwn = await run(layout, await chainFiles({ [linkFileName('build', bob.key.keyid)]: undefined, [linkFileName('build', eve.key.keyid)]: await signedLink(BUILD, eve) }));
+  assert.deepEqual([eveOwn.failure?.code, eveOwn.failure?.check], ['LINK_NOT_FOUND', 'links']);
+  // an unreadable stray file is no evidence and no input error
+  const junk = await run(layout, await chainFiles({ [linkFileName('build', bob.key.keyid)]: undefined, [linkFileName('build', carl.key.keyid)]: '{not json' }));
+  assert.deepEqual([junk.failure?.code, junk.failure?.check], ['LINK_NOT_FOUND', 'links']);
+});

@@ -272,6 +272,46 @@ function signerFormat(claim: VerifiedClaim): 'sigstore' | 'dsse' {
   return /\.sigstore\.json$/.test(claim.source ?? '') ? 'sigstore' : 'dsse';
 }
 
+/** A step's functionaries as a person reads them: keyid prefixes and keyless identities. */
+function functionaryList(refs: FunctionaryRef[]): string {
+  return refs.map((f) => (typeof f === 'string' ? f.slice(0, 8) : describePolicy(f))).join(', ') || '(none)';
+}
+
+interface UnauthorizedSigner { file: string; keyid: string }
+
+/**
+ * Link files of a step that a key of the layout signed validly although it is not one of the
+ * step's functionaries: not evidence (the reference ignores them too), but the reason a step
+ * lacks links in the user's terms. Unreadable files are skipped: they are not evidence either.
+ */
+async function unauthorizedLinks(layout: LayoutBody, source: LinkSource, step: string, authorized: ReadonlySet<string>): Promise<UnauthorizedSigner[]> {
+  const out: UnauthorizedSigner[] = [];
+  for (const keyid of Object.keys(layout.keys)) {
+    if (authorized.has(keyid)) continue;
+    const file = linkFileName(step, keyid);
+    const text = await source.read(file);
+    if (text === undefined) continue;
+    try {
+      const signed = parseSignedFile(text, file);
+      const loaded = loadBody(signed, file);
+      const key = keyFromLayout(layout, keyid);
+      if (key && loaded.kind === 'link' && verifySignedFile(signed, key, normalizerFor(loaded))) out.push({ file, keyid });
+    } catch (e) {
+      if (!(e instanceof CustodyError)) throw e;
+    }
+  }
+  return out;
+}
+
+function unauthorizedFailure(check: 'links' | 'threshold', message: string, step: string, functionaries: FunctionaryRef[], found: UnauthorizedSigner[]): Failed {
+  const who = [...new Set(found.map((u) => u.keyid.slice(0, 8)))];
+  const files = found.map((u) => `${u.file} is validly signed by ${u.keyid.slice(0, 8)}`).join('; ');
+  const expected = functionaryList(functionaries);
+  return new Failed('UNAUTHORIZED_SIGNER', check,
+    `${message} ${files}, a key of this layout that is not a functionary of step '${step}' (its functionaries: ${expected}).`, step,
+    `What to do: have a functionary of ${step} (${expected}) run and sign the step, or — if ${who.join(', ')} should sign it — the layout owner adds ${who.length === 1 ? 'that key' : 'those keys'} to ${step}'s pubkeys and signs the layout again.`);
+}
+
 /**
  * Step 4: `<step>.<keyid8>.link` for every authorized keyid (and subkey), then verified link
  * Statements by functionaries without a link file; fewer than threshold → LinkNotFound.
@@ -314,8 +354,11 @@ async function loadLinks(layout: LayoutBody, source: LinkSource, checks: Check[]
     const base = { step: step.name, threshold: step.threshold, files, ...(rejected.length ? { rejected } : {}) };
     if (byKeyid.size < step.threshold) {
       const message = `Step '${step.name}' requires '${step.threshold}' link metadata file(s), found '${byKeyid.size}'.`;
-      checks.push({ check: 'links', verdict: 'fail', ...base, message });
-      throw failWithRejections('LINK_NOT_FOUND', 'links', message, step.name, rejected);
+      const authorized = new Set(keyids.flatMap((k) => [k, ...subkeyIds(layout, k)]));
+      const unauthorized = await unauthorizedLinks(layout, source, step.name, authorized);
+      const failure = unauthorized.length ? unauthorizedFailure('links', message, step.name, refs, unauthorized) : failWithRejections('LINK_NOT_FOUND', 'links', message, step.name, rejected);
+      checks.push({ check: 'links', verdict: 'fail', ...base, message: unauthorized.length ? failure.message : message });
+      throw failure;
     }
     checks.push({ check: 'links', verdict: 'pass', ...base, message: `found ${files.length} link file(s)` });
     out.set(step.name, [...byKeyid.values()]);
@@ -332,6 +375,7 @@ function checkSignatures(layout: LayoutBody, loaded: Map<string, LoadedLink[]>, 
     const good: LoadedLink[] = [];
     const signers: SignerEntry[] = [];
     const usedMain: string[] = [];
+    const unauthorized: UnauthorizedSigner[] = [];
     for (const link of loaded.get(step.name) ?? []) {
       if (link.claim) {
         // verified by the collector against this step's keys and identities
@@ -359,6 +403,16 @@ function checkSignatures(layout: LayoutBody, loaded: Map<string, LoadedLink[]>, 
       if (!verifySignedFile(signedFile, key, normalizerFor(link.loaded))) {
         const sigs = signedFile.format === 'metablock' ? signedFile.metablock.signatures : signedFile.envelope.signatures;
         const by = sigs.map((x) => x.keyid.slice(0, 8) || '(no keyid)');
+        // signed validly by another key of the layout: a known signer, just not this step's
+        const other = sigs.map((x) => x.keyid).find((k) => k !== key.keyid && !step.pubkeys.includes(k) && (() => {
+          const otherKey = keyFromLayout(layout, k);
+          return otherKey !== undefined && verifySignedFile(signedFile, otherKey, normalizerFor(link.loaded));
+        })());
+        if (other) {
+          entry.reason = `validly signed by ${other.slice(0, 8)}, a key of this layout that is not a functionary of this step`;
+          unauthorized.push({ file: link.file, keyid: other });
+          continue;
+        }
         entry.reason = sigs.some((x) => x.keyid === key.keyid)
           ? `signature by ${key.keyid.slice(0, 8)} does not verify (edited after signing?)`
           : `not signed by ${key.keyid.slice(0, 8)}${by.length ? ` (signed by ${by.join(', ')})` : ' (no signatures)'}`;
@@ -372,8 +426,11 @@ function checkSignatures(layout: LayoutBody, loaded: Map<string, LoadedLink[]>, 
     const base = { step: step.name, threshold: step.threshold, signers, counted };
     if (counted < step.threshold) {
       const message = `Step '${step.name}' requires at least '${step.threshold}' links validly signed by different authorized functionaries. Only found '${counted}'`;
-      checks.push({ check: 'threshold', verdict: 'fail', ...base, message });
-      throw failWithRejections('THRESHOLD', 'threshold', message, step.name, rejectedOf(att, step.name));
+      const failure = unauthorized.length
+        ? unauthorizedFailure('threshold', message, step.name, stepFunctionaries(step, att), unauthorized)
+        : failWithRejections('THRESHOLD', 'threshold', message, step.name, rejectedOf(att, step.name));
+      checks.push({ check: 'threshold', verdict: 'fail', ...base, message: unauthorized.length ? failure.message : message });
+      throw failure;
     }
     checks.push({ check: 'threshold', verdict: 'pass', ...base, message: `${counted} of ${step.threshold} required signer(s)` });
     verified.set(step.name, good);
