@@ -139,6 +139,24 @@ describe('custody push / pull through an OCI registry', () => {
     const v = await custody(verifyArgs(out));
     assert.equal(v.code, 0, v.stdout + v.stderr);
     assert.equal(JSON.parse(v.stdout).verdict, 'pass');
+
+    // verify straight from the registry: no pull step, nothing written to an empty folder
+    const empty = join(dir, 'empty-cwd');
+    await mkdir(empty);
+    const direct = await custody(['verify', '--layout', join(dir, 'root.layout'), '--layout-key', join(dir, 'owner.pub'), '--registry', repo, '--subject', subject, '--plain-http', '--json'], { cwd: empty });
+    assert.equal(direct.code, 0, direct.stdout + direct.stderr);
+    assert.equal(JSON.parse(direct.stdout).verdict, 'pass');
+    assert.deepEqual(await readdir(empty), []);
+    const noSubject = await custody(['verify', '--layout', join(dir, 'root.layout'), '--layout-key', join(dir, 'owner.pub'), '--registry', repo, '--plain-http']);
+    assert.equal(noSubject.code, 2);
+    assert.match(noSubject.stderr, /^custody: --registry needs --subject sha256:HEX/);
+
+    // pull's default folder is .custody/, which verify reads by default
+    const machine = join(dir, 'machine-b');
+    await mkdir(machine);
+    const p = await custody(['pull', '--registry', repo, '--subject', subject, '--plain-http'], { cwd: machine });
+    assert.equal(p.code, 0, p.stderr);
+    assert.deepEqual((await readdir(join(machine, '.custody'))).sort(), names);
   });
 
   it('push --subject attaches to an image already there; a tampered link pushed in its place makes verify fail', async () => {
@@ -157,6 +175,9 @@ describe('custody push / pull through an OCI registry', () => {
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, new RegExp(`${name.replace(/\./g, '\\.')} was pushed more than once; kept the newest`));
     assert.deepEqual(JSON.parse(await readFile(join(out, name), 'utf8')), link);
+    const direct = await custody(['verify', '--layout', join(dir, 'root.layout'), '--layout-key', join(dir, 'owner.pub'), '--registry', repo, '--subject', subject, '--plain-http', '--json']);
+    assert.equal(direct.code, 1, direct.stdout + direct.stderr);
+    assert.equal(JSON.parse(direct.stdout).failure.code, 'THRESHOLD');
     const v = await custody(verifyArgs(out));
     assert.equal(v.code, 1, v.stdout + v.stderr);
     const report = JSON.parse(v.stdout);
@@ -185,6 +206,37 @@ describe('custody push / pull through an OCI registry', () => {
       assert.match(r.stderr, new RegExp(`attestation ${att.descriptor.digest} is named .*refusing a file name that is a path`));
       assert.deepEqual(await readdir(join(dir, `evil-${i}`)), [], 'nothing written, not even the out folder');
     }
+  });
+
+  it('pull writes attestation files only: never a layout, a key or another name, never over a trust anchor', async () => {
+    const store = new OciRegistryStore({ registry: registry.url, repository: 'custody/anchors' });
+    const layoutBytes = await readFile(join(dir, 'root.layout'));
+    const cases: [string, Buffer, RegExp][] = [
+      ['root.layout', layoutBytes, /is named "root\.layout": not an attestation file name \(<step>\.<keyid8>….link\|\.sigstore\.json\|\.att\.json\)/],
+      ['owner.pub', await readFile(join(dir, 'owner.pub')), /is named "owner\.pub": not an attestation file name \(<step>\.<keyid8>….link\|\.sigstore\.json\|\.att\.json\)/],
+      ['build.0123abcd.link', layoutBytes, /\(build\.0123abcd\.link\) is a layout or a key, not evidence: refusing it/],
+    ];
+    for (const [i, [name, bytes, re]] of cases.entries()) {
+      const image = join(dir, `image-anchor-${i}`);
+      const s = await writeImageLayout(image, `anchor${i}`);
+      const d = await store.pushImageLayout(image);
+      await store.pushAttestation(d, { bytes, mediaType: ATTESTATION_MEDIA_TYPES.inTotoMetablock, annotations: { [ANNOTATIONS.step]: 'build', [ANNOTATIONS.fileName]: name } });
+      const out = join(dir, `anchor-${i}`);
+      const r = await custody(['pull', '--registry', `${registry.host}/custody/anchors`, '--subject', s, '--out-dir', out, '--plain-http']);
+      assert.equal(r.code, 2, r.stdout + r.stderr);
+      assert.match(r.stderr.trim(), new RegExp(`^custody: registry ${registry.host}: attestation sha256:[0-9a-f]{64} ${re.source}$`));
+      await assert.rejects(stat(out), /ENOENT/, 'nothing written');
+    }
+    // An existing layout in the out folder under a pushed attestation's name stays as it is.
+    const folder = join(dir, 'anchor-existing');
+    await mkdir(folder);
+    const name = (await readdir(links)).find((n) => n.endsWith('.link'))!;
+    await writeFile(join(folder, name), layoutBytes);
+    const r = await custody(['pull', '--registry', repo, '--subject', subject, '--out-dir', folder, '--plain-http']);
+    assert.equal(r.code, 2, r.stdout + r.stderr);
+    assert.equal(r.stderr, `custody: ${join(folder, name)}: is a layout or a key (a trust anchor): refusing to pull an attestation over it\n`);
+    assert.deepEqual(await readFile(join(folder, name)), layoutBytes);
+    assert.deepEqual(await readdir(folder), [name]);
   });
 
   it('unknown subject, unreachable registry, https by default, a scheme in --registry: exit 2, one line', async () => {

@@ -36,6 +36,39 @@ interface VerifyArgs {
   quiet?: boolean;
   html?: string;
   sarif?: string;
+  registry?: string;
+  subject?: string;
+  'plain-http'?: boolean;
+  'ca-file'?: string;
+  'registry-timeout'?: number;
+}
+
+/**
+ * `--registry HOST[:PORT]/REPO --subject sha256:HEX`: the attestation files attached to the image,
+ * read straight from the registry (no pull step, nothing written), split into links and the
+ * other attestations the verify API takes pre-read.
+ */
+async function registryInputs(argv: VerifyArgs) {
+  const { CustodyError } = await import('@custody/core/errors');
+  if (argv.registry === undefined) return undefined;
+  if (typeof argv.subject !== 'string' || !/^sha256:[0-9a-f]{64}$/.test(argv.subject)) {
+    throw new CustodyError('USAGE', '--registry needs --subject sha256:HEX (the image digest whose attestations are verified)');
+  }
+  const { parseRegistryRef, openRegistryStore } = await import('./push.ts');
+  const ref = await parseRegistryRef(argv.registry, argv);
+  const store = await openRegistryStore(ref);
+  try {
+    if (!(await store.client.getManifest(ref.repository, argv.subject))) throw new CustodyError('REGISTRY_ERROR', `no image ${argv.subject} in ${ref.host}/${ref.repository}`);
+    const { fetchAttestationFiles } = await import('@custody/store');
+    const { files } = await fetchAttestationFiles(store, argv.subject);
+    const asText = (f: (typeof files)[number]) => ({ name: f.name, text: f.bytes.toString('utf8'), origin: f.origin });
+    return {
+      links: files.filter((f) => f.name.endsWith('.link')).map(asText),
+      attestations: files.filter((f) => !f.name.endsWith('.link')).map(asText),
+    };
+  } finally {
+    store.close();
+  }
 }
 
 /** `k=v` pairs → params; a pair without `=` is bad input. */
@@ -143,7 +176,12 @@ export const verifyCommand: CommandModule<object, VerifyArgs> = {
     .option('vsa', { type: 'string', describe: 'also write a SLSA Verification Summary Attestation v1 (PASSED or FAILED) to this file: a Sigstore bundle signed with --vsa-key' })
     .option('vsa-key', { type: 'string', describe: 'private key that signs the VSA (custody verify-bundle OUT.json --key KEY.pub checks it)' })
     .option('vsa-verifier-id', { type: 'string', describe: `URI of the verifier named in the VSA (default ${'https://custody.dev/verifier'})` })
-    .option('vsa-subject', { type: 'array', string: true, nargs: 1, describe: 'VSA subject: sha256:HEX or a FILE to hash (repeatable); default: the products of the layout\'s last step, from its link' }) as any,
+    .option('vsa-subject', { type: 'array', string: true, nargs: 1, describe: 'VSA subject: sha256:HEX or a FILE to hash (repeatable); default: the products of the layout\'s last step, from its link' })
+    .option('registry', { type: 'string', describe: 'read the links and attestations attached to --subject straight from this OCI registry repository, HOST[:PORT]/REPO (instead of --link-dir and the store); credentials as docker finds them' })
+    .option('subject', { type: 'string', describe: 'sha256:HEX of the image (with --registry: the image whose attestations are verified)' })
+    .option('plain-http', { type: 'boolean', default: false, describe: 'with --registry: plain HTTP instead of HTTPS (loopback registries only)' })
+    .option('ca-file', { type: 'string', describe: 'with --registry: PEM file of CA certificates to trust, on top of the system CAs and NODE_EXTRA_CA_CERTS' })
+    .option('registry-timeout', { type: 'number', describe: 'with --registry: seconds one registry request may take (default 30)' }) as any,
   handler: (argv) => oneLineErrors(async () => {
     const { CustodyError } = await import('@custody/core/errors');
     // (yargs' demandOption does not stop the handler under this CLI's fail() hook; check here.)
@@ -151,12 +189,14 @@ export const verifyCommand: CommandModule<object, VerifyArgs> = {
     const params = await parseParams(argv.param);
     const identities = await layoutIdentities(argv);
     const vsa = await vsaRequest(argv);
+    const fromRegistry = await registryInputs(argv);
     const { verifyFromDisk } = await import('@custody/engine/verify');
     await verifyFromDisk({
       layout: argv.layout,
       layoutKeys: (argv['layout-key'] ?? []).map(String),
       layoutIdentities: identities,
       linkDir: argv['link-dir'],
+      ...(fromRegistry ?? {}),
       params,
       paramFile: argv['param-file'],
       store: argv.store,

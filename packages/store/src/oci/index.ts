@@ -4,3 +4,4 @@ export * from './local-registry.ts';
 export * from './credentials.ts';
 export * from './auth.ts';
 export { Transport, TransportError, type HttpResponse, type TransportOptions } from './http.ts';
+export * from './files.ts';
