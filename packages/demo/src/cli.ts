@@ -5,7 +5,7 @@ import { CustodyError, isCustodyError } from '@custody/core';
 import { createHub, fetchModel } from './hub.ts';
 import { fetchData } from './fetch-data.ts';
 import { runTrain } from './train.ts';
-import { buildImage, parsePlantedPackage, SERVER_SCRIPT, type ImageBuilder } from './oci/image.ts';
+import { buildImage, parsePlantedPackage, SERVER_SCRIPT, writeOsvSnapshot, type ImageBuilder } from './oci/image.ts';
 import { extractImageFiles, listImageFiles } from './oci/layout.ts';
 
 const USAGE = `usage: custody-demo <command> [options]
@@ -15,7 +15,8 @@ const USAGE = `usage: custody-demo <command> [options]
   fetch-data   --out DIR [--source DIR] [--any-digest]
   train        DATA OUT [--base-model DIR] [--seed N]   (DATA: .arff file or folder holding one)
   build-image  --model DIR --out DIR [--tag TAG] [--builder auto|buildah|custody]
-               [--package pypi:NAME==VERSION[:LICENSE] | npm:NAME@VERSION[:LICENSE]]...
+               [--package pypi:NAME==VERSION[:LICENSE] | npm:NAME@VERSION[:LICENSE]]... [--osv-db FILE]
+               (--osv-db: write the demo's OSV database snapshot there, for the step's scan)
   image-files  IMAGE_LAYOUT_DIR [--ref TAG]              list the image's files with sha256 (JSON)
   extract-image IMAGE_LAYOUT_DIR OUT [--ref TAG]        write the image's files under OUT
   serve        --model DIR [--port N] [--host H]         run the inference server on a model folder`;
@@ -36,7 +37,7 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
         url: { type: 'string' }, revision: { type: 'string' }, out: { type: 'string' }, source: { type: 'string' },
         'any-digest': { type: 'boolean' }, 'base-model': { type: 'string' }, seed: { type: 'string' }, data: { type: 'string' },
         model: { type: 'string' }, tag: { type: 'string' }, builder: { type: 'string' }, ref: { type: 'string' },
-        port: { type: 'string' }, host: { type: 'string' }, package: { type: 'string', multiple: true },
+        port: { type: 'string' }, host: { type: 'string' }, package: { type: 'string', multiple: true }, 'osv-db': { type: 'string' },
       },
     });
     switch (command) {
@@ -70,6 +71,7 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
         if (!['auto', 'buildah', 'custody'].includes(builder)) throw new CustodyError('USAGE', `--builder must be auto, buildah or custody`);
         const packages = (v.package ?? []).map(parsePlantedPackage);
         const r = await buildImage({ modelDir: need(v.model, 'model'), out: need(v.out, 'out'), tag: v.tag, builder, overwrite: v.overwrite, packages });
+        if (v['osv-db']) await writeOsvSnapshot(v['osv-db']);
         out(`${r.manifestDigest} (${r.builder}, ${Math.round(r.buildMs)} ms)`);
         return 0;
       }

@@ -141,6 +141,8 @@ export function sbomPackages(bom: unknown, file: string): SbomPackage[] {
       if (typeof co?.purl === 'string') {
         const src = Array.isArray(co.properties) ? (co.properties as Json[]).find((x) => x?.name === 'custody:package:source')?.value : undefined;
         const p = packageOfPurl(co.purl, typeof src === 'string' ? src : undefined);
+        // report the name as the package spells it (Jinja2), match by the purl's normalized one
+        if (p && p.ecosystem === 'PyPI' && typeof co.name === 'string' && normalizePythonName(co.name) === normalizePythonName(p.name)) p.name = co.name;
         if (p) out.push(p);
       }
       if (Array.isArray(co?.components)) walk(co.components);

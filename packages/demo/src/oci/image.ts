@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CustodyError } from '@custody/core';
+import { writeFileAtomic } from '../files.ts';
 import { loadImageLayout, writeImageLayout, type BuiltImage, type ImageFileInput, type ImageSettings } from './layout.ts';
 
 /** Where things live inside the image. */
@@ -16,6 +17,14 @@ export const IMAGE_SERVER_PATH = 'app/server.mjs';
 /** The model files the image carries (train's products minus the evaluation outputs). */
 export const IMAGE_MODEL_FILES = ['model.safetensors', 'config.json', 'README.md'] as const;
 export const SERVER_SCRIPT = fileURLToPath(new URL('../server/serve.mjs', import.meta.url));
+/** The demo's OSV database snapshot (hand-written test data, see data/osv/SOURCE.md). */
+export const OSV_SNAPSHOT = fileURLToPath(new URL('../../data/osv/osv-demo.json', import.meta.url));
+
+/** Writes the OSV snapshot where the step's scan reads it (a scanner fetching its database). */
+export async function writeOsvSnapshot(dest: string): Promise<void> {
+  await mkdir(dirname(resolve(dest)), { recursive: true });
+  await writeFileAtomic(dest, await readFile(OSV_SNAPSHOT));
+}
 
 export const IMAGE_SETTINGS: ImageSettings = {
   entrypoint: ['node', `/${IMAGE_SERVER_PATH}`],
