@@ -51,7 +51,7 @@ describe('clean pipeline', () => {
     assert.deepEqual(again.report!.warnings, []);
   });
 
-  test('the final verify evaluated every step\'s predicate rules (license, bias, ML-BOM) and they passed', async () => {
+  test('the final verify evaluated every step\'s predicate rules (license, bias, ML-BOM, image SBOM and scan) and they passed', async () => {
     // the layout's rules hold on the clean evidence …
     const rules = await evaluatePredicates(t.dir, t.params);
     assert.equal(rules.verdict, 'pass', JSON.stringify(rules.failure));
@@ -60,7 +60,7 @@ describe('clean pipeline', () => {
     const checks = t.clean.verify!.report!.checks.filter((c) => c.check === 'predicate-rules');
     assert.deepEqual(
       [...new Set(checks.map((c) => c.step))].sort(),
-      ['bias-test', 'fetch-data', 'fetch-model', 'train'],
+      ['bias-test', 'build-image', 'fetch-data', 'fetch-model', 'train'],
       'verify reports no predicate-rules checks (expectedPredicates not wired into custody verify yet)',
     );
     for (const c of checks) assert.equal(c.verdict, 'pass', JSON.stringify(c));

@@ -139,7 +139,7 @@ export async function evaluatePredicates(dir: string, params: Record<string, str
     }
     if (statement) (claims[step] ??= []).push({ step, keyid, statement, source: name });
   }
-  return evaluateAttestationSteps(body, claims, { params });
+  return evaluateAttestationSteps(body, claims, { params, now: new Date() });
 }
 
 /** The layout's predicate rules, evaluated directly, fail at `step` with a message like `message`. */

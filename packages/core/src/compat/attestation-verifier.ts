@@ -332,6 +332,6 @@ export function verifyCompatLayout(layout: CompatLayout, files: readonly { name:
   for (const r of rejected) warnings.push(`ignored ${r.file}: ${r.reason}`);
   if (layout.subjects.length > 0) warnings.push('layout subjects are not evaluated (attestation-verifier does not either)');
   if (layout.inspections.length > 0) warnings.push('layout inspections are not evaluated (attestation-verifier does not either)');
-  const report = evaluateAttestationSteps(layout, claimsByStep as ClaimsByStep, { params: opts.params, artifactRules: true, requireClaims: true });
+  const report = evaluateAttestationSteps(layout, claimsByStep as ClaimsByStep, { params: opts.params, artifactRules: true, requireClaims: true, now: opts.now });
   return { ...report, warnings: [...warnings, ...report.warnings], layoutSigned: opts.signedFile !== undefined, rejected };
 }
