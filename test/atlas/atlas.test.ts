@@ -160,7 +160,7 @@ describe('AML.T0012 Valid Accounts / unauthorized functionary', () => {
     const dir = await copyTemplate(t, name);
     const k = await custody(['keygen', 'attacker'], { cwd: dir });
     assert.equal(k.code, 0, k.stderr);
-    await resetSteps(dir, ['train', 'bias-test', 'build-image'], ['model', 'image']);
+    await resetSteps(dir, ['train', 'bias-test', 'build-image'], ['model', 'image', 'vulndb']);
     const r = await runStepByHand(dir, 'train', '../attacker', TRAIN);
     assert.equal(r.code, 0, r.stderr);
     const rest = await runDemoPipeline(dir, t.params, ['--from', 'bias-test', '--no-verify', '--json'], { cwd: dir, env: demoEnv() });
@@ -219,7 +219,7 @@ const cols = head.split(',');
 const age = cols.indexOf('age'), prediction = cols.indexOf('prediction');
 writeFileSync('model/predictions.csv', [head, ...rows.map((r) => { const c = r.split(','); if (Number(c[age]) <= 25) c[prediction] = '0'; return c.join(','); })].join('\\n') + '\\n');
 `);
-    await resetSteps(dir, ['train', 'bias-test', 'build-image'], ['model', 'image']);
+    await resetSteps(dir, ['train', 'bias-test', 'build-image'], ['model', 'image', 'vulndb']);
     const r = await runStepByHand(dir, 'train', '../keys/ml-engineer', ['node', '../biased-train.mjs']);
     assert.equal(r.code, 0, r.stderr);
     const rest = await runDemoPipeline(dir, t.params, ['--from', 'bias-test', '--json'], { cwd: dir, env: demoEnv() });
@@ -233,7 +233,7 @@ writeFileSync('model/predictions.csv', [head, ...rows.map((r) => { const c = r.s
 describe('a step run with another command than the layout expects', () => {
   async function otherSeed(): Promise<string> {
     const dir = await copyTemplate(t, 'other-command');
-    await resetSteps(dir, ['train', 'bias-test', 'build-image'], ['model', 'image']);
+    await resetSteps(dir, ['train', 'bias-test', 'build-image'], ['model', 'image', 'vulndb']);
     const r = await runStepByHand(dir, 'train', '../keys/ml-engineer', [...TRAIN.slice(0, -1), '7']);
     assert.equal(r.code, 0, r.stderr);
     const rest = await runDemoPipeline(dir, t.params, ['--from', 'bias-test', '--no-verify', '--json'], { cwd: dir, env: demoEnv() });
