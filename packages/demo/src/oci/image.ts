@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CustodyError } from '@custody/core';
-import { writeFileAtomic } from '../files.ts';
+import { writeFileAtomic } from '@custody/store/atomic';
 import { loadImageLayout, writeImageLayout, type BuiltImage, type ImageFileInput, type ImageSettings } from './layout.ts';
 
 /** Where things live inside the image. */
