@@ -94,7 +94,10 @@ export async function startAdmissionServer(opts: ServeOptions): Promise<Admissio
       if (!res.headersSent) send(res, 500, 'internal error\n');
     });
   });
+  // The API server keeps connections open; a client that trickles a request does not hold one long.
   server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 30_000;
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = (req.url ?? '/').split('?')[0];
