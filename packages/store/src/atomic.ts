@@ -98,8 +98,14 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, m
   sweepStaleTempFiles(dir);
   const tmp = join(dir, tempFileNameFor(path));
   let created = false;
+  // Unconditionally: the open may have created the file on the thread pool before `created`
+  // is set in JS (the name is random and ours; ENOENT is fine).
   const unregister = onSignalCleanup(() => {
-    if (created) unlinkSync(tmp);
+    try {
+      unlinkSync(tmp);
+    } catch {
+      // not created, or renamed already
+    }
   });
   try {
     const fh = await open(tmp, 'wx', mode);

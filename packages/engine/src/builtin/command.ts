@@ -21,21 +21,32 @@ export function commandPlugin(hooks: StepHooks, state: StepState): void {
     const [file, ...args] = state.commandWrapper ? state.commandWrapper.argv(ctx.command) : ctx.command;
     const startedAt = new Date();
     const shown = state.options.commandOutput ?? 'inherit';
-    const subprocess = execa(file, args, {
-      cwd: state.workdir,
-      reject: false,
-      stdin: 'inherit',
-      // Captured always (command-run digests them), shown live as the user expects; fd 2
-      // when stdout carries custody's own machine-readable output.
-      stdout: shown === 'capture' ? 'pipe' : shown === 'stderr' ? ['pipe', 2] : ['pipe', 'inherit'],
-      stderr: shown === 'capture' ? 'pipe' : ['pipe', 'inherit'],
-      stripFinalNewline: false,
-      cancelSignal: ctx.signal,
-      buffer: true,
-    });
     // Stopped by a signal (CI cancelling the job, kill PID): the command's whole tree goes too,
-    // not only its first process (execa's own cleanup signals that one alone).
-    const unregister = subprocess.pid === undefined ? () => undefined : onSignalCleanup(() => killProcessTree(subprocess.pid!, 'SIGTERM'));
+    // not only its first process (execa's own cleanup signals that one alone). Listening starts
+    // before the spawn, so no signal finds the process without a listener (and dies at once).
+    let pid: number | undefined;
+    const unregister = onSignalCleanup(() => {
+      if (pid !== undefined) killProcessTree(pid, 'SIGTERM');
+    });
+    let subprocess;
+    try {
+      subprocess = execa(file, args, {
+        cwd: state.workdir,
+        reject: false,
+        stdin: 'inherit',
+        // Captured always (command-run digests them), shown live as the user expects; fd 2
+        // when stdout carries custody's own machine-readable output.
+        stdout: shown === 'capture' ? 'pipe' : shown === 'stderr' ? ['pipe', 2] : ['pipe', 'inherit'],
+        stderr: shown === 'capture' ? 'pipe' : ['pipe', 'inherit'],
+        stripFinalNewline: false,
+        cancelSignal: ctx.signal,
+        buffer: true,
+      });
+    } catch (e) {
+      unregister();
+      throw e;
+    }
+    pid = subprocess.pid;
     let result: Awaited<typeof subprocess>;
     try {
       result = await subprocess;
