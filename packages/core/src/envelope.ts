@@ -1,5 +1,6 @@
 import { canonicalBytes } from './canonical.ts';
 import { CustodyError } from './errors.ts';
+import { parseJson, parseJsonWithFacts } from './json.ts';
 import { verifyRaw, type PublicKey } from './keys.ts';
 import { normalizeLink } from './model/link.ts';
 
@@ -51,12 +52,7 @@ function parseSignatures(v: unknown, fileName: string, what: string, keyidOption
  * (`{payload, payloadType, signatures}`). The DSSE body is the JSON-decoded payload.
  */
 export function parseSignedFile(text: string, fileName: string): SignedFile<unknown> {
-  let data: unknown;
-  try {
-    data = JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text);
-  } catch (e) {
-    malformed(`not JSON: ${(e as Error).message}`, fileName, e);
-  }
+  const { value: data, facts } = parseJsonWithFacts(text, { file: fileName, code: 'ENVELOPE_MALFORMED', what: 'signed metadata' });
   if (!isPlainObject(data)) malformed('expected a JSON object (metablock or DSSE envelope)', fileName);
   if ('payload' in data || 'payloadType' in data) {
     const { payload, payloadType } = data;
@@ -68,21 +64,30 @@ export function parseSignedFile(text: string, fileName: string): SignedFile<unkn
     }
     const payloadBytes = decodeBase64(payload);
     if (!payloadBytes) malformed('DSSE envelope: `payload` is not base64', fileName);
-    let body: unknown;
-    try {
-      body = JSON.parse(payloadBytes.toString('utf8'));
-    } catch (e) {
-      malformed(`DSSE envelope: payload is not JSON: ${(e as Error).message}`, fileName, e);
-    }
+    const body = parseJson(payloadBytes.toString('utf8'), { file: fileName, code: 'ENVELOPE_MALFORMED', what: 'DSSE envelope: payload' });
     return { format: 'dsse', envelope: { payload, payloadType, signatures }, payloadBytes, body };
   }
   if ('signed' in data) {
     if (!isPlainObject(data.signed)) malformed('metablock: `signed` must be an object', fileName);
     const signatures = parseSignatures(data.signatures ?? [], fileName, 'metablock');
+    // JS reads 1.0 as 1; the reference reads a float, which canonical JSON cannot encode.
+    if (facts.floatToken !== undefined) {
+      throw new CustodyError('CANONICAL_JSON', `metablock holds the number ${facts.floatToken}: canonical JSON (what its signatures cover) allows integers only`, { file: fileName });
+    }
     const metablock: Metablock<unknown> = { signatures, signed: data.signed };
     return { format: 'metablock', metablock, body: data.signed };
   }
   malformed('neither an in-toto metablock (`signed`, `signatures`) nor a DSSE envelope (`payload`, `payloadType`, `signatures`)', fileName);
+}
+
+/**
+ * DSSE layouts and links carry in-toto's payloadType; any other type means the signer signed
+ * something else (PAE binds the type), so its payload is not in-toto metadata.
+ */
+export function requireInTotoPayloadType(file: SignedFile<unknown>, fileName: string): void {
+  if (file.format === 'dsse' && file.envelope.payloadType !== IN_TOTO_PAYLOAD_TYPE) {
+    throw new CustodyError('PAYLOAD_TYPE', `DSSE payloadType is ${JSON.stringify(file.envelope.payloadType)}, not ${IN_TOTO_PAYLOAD_TYPE}`, { file: fileName });
+  }
 }
 
 /** DSSE v1 pre-authentication encoding: "DSSEv1 <len(type)> <type> <len(payload)> <payload>" (byte lengths). */

@@ -1,5 +1,6 @@
 export * from './errors.ts';
 export * from './canonical.ts';
+export * from './json.ts';
 export * from './keys.ts';
 export * from './envelope.ts';
 export * from './model/link.ts';

@@ -1,6 +1,7 @@
 import { createHash, createPrivateKey, createPublicKey, verify as cryptoVerify, constants, KeyObject } from 'node:crypto';
 import { encodeCanonical } from './canonical.ts';
 import { CustodyError } from './errors.ts';
+import { parseJson } from './json.ts';
 
 /** The signature schemes legacy in-toto (securesystemslib 0.26) can verify and custody can sign with. */
 export type SigningScheme = 'ed25519' | 'ecdsa-sha2-nistp256' | 'ecdsa-sha2-nistp384' | 'rsassa-pss-sha256';
@@ -160,8 +161,9 @@ function asSslib(obj: unknown, fileName?: string): SslibKey & { keyval: { public
 
 /**
  * A public key from its securesystemslib dict (layout `keys` entry, or a `.pub`/private JSON key file).
- * The keyid is the object's own `keyid` when it has one — the reference signs with the keyid stored
- * in a private key file and looks keys up by the keyid stored in a layout — and computed otherwise.
+ * The keyid is always computed from the key material, as securesystemslib does on import: a
+ * `keyid` field inside the object is a label anyone can write, so one that differs from the
+ * computed keyid makes the key invalid (it would otherwise name another functionary's key).
  */
 export function publicKeyFromSslib(obj: unknown, fileName?: string): PublicKey {
   const src = asSslib(obj, fileName);
@@ -172,8 +174,24 @@ export function publicKeyFromSslib(obj: unknown, fileName?: string): PublicKey {
     keyid_hash_algorithms: Array.isArray(src.keyid_hash_algorithms) ? [...src.keyid_hash_algorithms] : [...KEYID_HASH_ALGORITHMS],
     keyval: { public: src.keyval.public },
   };
-  const keyid = typeof src.keyid === 'string' && HEX64.test(src.keyid) ? src.keyid : computeKeyid(sslib);
+  const keyid = computeKeyid(sslib);
+  if (src.keyid !== undefined && src.keyid !== keyid) {
+    fail('KEY_INVALID', `the key file says its keyid is ${JSON.stringify(src.keyid)}, but its key material's keyid is ${keyid}`, fileName);
+  }
   return { keyid, scheme, sslib: { ...sslib, keyid }, keyObject };
+}
+
+/**
+ * The key material of an sslib public key as SPKI DER (hex), so that two entries that spell the
+ * same key differently (hex case, PEM line breaks, keytype aliases) are seen as one key;
+ * undefined when custody cannot read the key.
+ */
+export function sameKeyMaterial(sslib: SslibKey): string | undefined {
+  try {
+    return keyObjectFromSslib(sslib).keyObject.export({ format: 'der', type: 'spki' }).toString('hex');
+  } catch {
+    return undefined;
+  }
 }
 
 const PEM_BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----/;
@@ -207,12 +225,7 @@ export const SSLIB_ENCRYPTED = /^[0-9a-f]+@@@@[0-9]+@@@@[0-9a-f]+@@@@[0-9a-f]+@@
 export function parsePublicKeyText(text: string, fileName: string): PublicKey {
   const trimmed = text.trim();
   if (trimmed.startsWith('{')) {
-    let obj: unknown;
-    try {
-      obj = JSON.parse(trimmed);
-    } catch (e) {
-      fail('KEY_INVALID', `not a key: invalid JSON (${(e as Error).message})`, fileName, e);
-    }
+    const obj = parseJson(trimmed, { file: fileName, code: 'KEY_INVALID', what: 'key file' });
     return publicKeyFromSslib(obj, fileName);
   }
   if (SSLIB_ENCRYPTED.test(trimmed)) {

@@ -6,6 +6,7 @@
  */
 import { CustodyError } from './errors.ts';
 import { jcs } from './canonical.ts';
+import { setOwn } from './model/link.ts';
 
 export const STATEMENT_TYPE_V1 = 'https://in-toto.io/Statement/v1';
 /** Older statements (the npm example of attestation-verifier) still say v0.1. */
@@ -138,7 +139,8 @@ export function descriptorsToArtifactMap(list: readonly ResourceDescriptor[]): A
   for (const d of list) {
     const key = d.name ?? d.uri;
     if (key === undefined) continue;
-    out[key] = { ...(d.digest ?? {}) };
+    // a file named __proto__ is an artifact like any other
+    setOwn(out, key, { ...(d.digest ?? {}) });
   }
   return out;
 }

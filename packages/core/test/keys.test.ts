@@ -80,9 +80,19 @@ test('PEM keys of every supported type map to their sslib form', () => {
   }
 });
 
-test('publicKeyFromSslib honours a stored keyid (as the reference does for layouts and private key files)', () => {
-  const obj = { ...JSON.parse(ED25519_PUB), keyid: 'a'.repeat(64) };
-  assert.equal(publicKeyFromSslib(obj).keyid, 'a'.repeat(64));
+test('publicKeyFromSslib computes the keyid from the key material; an embedded keyid that differs is KEY_INVALID', () => {
+  const plain = publicKeyFromSslib(JSON.parse(ED25519_PUB));
+  // the right keyid embedded is fine (in-toto-keygen private key files carry one)
+  assert.equal(publicKeyFromSslib({ ...JSON.parse(ED25519_PUB), keyid: plain.keyid }).keyid, plain.keyid);
+  const labelled = { ...JSON.parse(ED25519_PUB), keyid: 'a'.repeat(64) };
+  assert.throws(() => publicKeyFromSslib(labelled, 'bob.pub'), (e: unknown) => {
+    assert.ok(e instanceof CustodyError);
+    assert.equal(e.code, 'KEY_INVALID');
+    assert.equal(e.file, 'bob.pub');
+    assert.match(e.message, new RegExp(`says its keyid is "a{64}", but its key material's keyid is ${plain.keyid}`));
+    return true;
+  });
+  assert.throws(() => parsePublicKeyText(JSON.stringify(labelled), 'bob.json'), (e: unknown) => code('KEY_INVALID')(e) && (e as CustodyError).file === 'bob.json');
 });
 
 test('verifyRaw: ed25519, ecdsa DER (P-384 with SHA-384), rsa PSS with any salt length', () => {

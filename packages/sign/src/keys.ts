@@ -5,7 +5,7 @@ import {
 import { access, unlink } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import {
-  CustodyError, SSLIB_ENCRYPTED, parsePublicKeyText, publicKeyFromPem, publicKeyFromSslib,
+  CustodyError, SSLIB_ENCRYPTED, parseJson, parsePublicKeyText, publicKeyFromPem, publicKeyFromSslib,
   type PublicKey, type SigningScheme,
 } from '@custody/core';
 import { writeFileAtomic } from '@custody/store/atomic';
@@ -93,11 +93,7 @@ export async function decryptSslibKey(text: string, passphrase: string, file: st
   }
   const decipher = createDecipheriv('aes-256-ctr', key, iv);
   const plain = Buffer.concat([decipher.update(ciphertext), decipher.final()]).toString('utf8');
-  try {
-    return JSON.parse(plain);
-  } catch (e) {
-    keyError('KEY_INVALID', 'decrypted key is not securesystemslib JSON', file, e);
-  }
+  return parseJson(plain, { file, code: 'KEY_INVALID', what: 'decrypted key' });
 }
 
 /** A Signer from a securesystemslib private key dict (ed25519 hex seed, ecdsa/rsa PEM). */
@@ -155,20 +151,14 @@ function signerFromPem(text: string, file: string, passphrase?: string): Signer 
 /**
  * Loads a signing key: PKCS#8 PEM (encrypted or not, as `custody keygen` writes), PKCS#1 RSA PEM
  * (in-toto-keygen, encrypted with -p), SEC1 EC PEM, or a securesystemslib JSON private key
- * (in-toto-keygen -t ed25519|ecdsa, encrypted with -p). With sslib JSON keys the keyid is the one
- * stored in the file, as the reference signs with it.
+ * (in-toto-keygen -t ed25519|ecdsa, encrypted with -p). The keyid is computed from the key
+ * material; a JSON key file whose own `keyid` differs is refused (KEY_INVALID).
  */
 export async function loadSigner(path: string, opts: { passphrase?: string } = {}): Promise<Signer> {
   const text = await readKeyFile(path);
   const trimmed = text.trim();
   if (trimmed.startsWith('{')) {
-    let obj: unknown;
-    try {
-      obj = JSON.parse(trimmed);
-    } catch (e) {
-      keyError('KEY_INVALID', `not a key: invalid JSON (${(e as Error).message})`, path, e);
-    }
-    return signerFromSslibPrivate(obj, path);
+    return signerFromSslibPrivate(parseJson(trimmed, { file: path, code: 'KEY_INVALID', what: 'key file' }), path);
   }
   if (SSLIB_ENCRYPTED.test(trimmed)) {
     if (!opts.passphrase) keyError('KEY_PASSPHRASE', 'the key is encrypted; give its passphrase (--passphrase-file)', path);

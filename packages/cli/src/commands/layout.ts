@@ -247,6 +247,7 @@ const signCommand: CommandModule<object, SignArgs> = {
         for (const s of signers) mb = await sign.signMetablock<unknown>(body, s, mb);
         output = sign.serializeMetablock(mb);
       } else {
+        core.requireInTotoPayloadType(signed, argv.file);
         core.normalizeLayout(signed.body, argv.file);
         let env = signed.envelope;
         for (const s of signers) env = await sign.signDsse(signed.payloadBytes, env.payloadType, s, env);

@@ -16,7 +16,8 @@ function descriptorsToMap(list: unknown): Record<string, Record<string, string>>
   if (!Array.isArray(list)) return out;
   for (const d of list as { name?: string; uri?: string; digest?: Record<string, string> }[]) {
     const name = d?.name ?? d?.uri;
-    if (typeof name === 'string') out[name] = { ...(d.digest ?? {}) };
+    // a file named __proto__ is an artifact too: an own property, never the prototype
+    if (typeof name === 'string') Object.defineProperty(out, name, { value: { ...(d.digest ?? {}) }, enumerable: true, writable: true, configurable: true });
   }
   return out;
 }
@@ -69,6 +70,7 @@ export const linkShowCommand: CommandModule<object, LinkShowArgs> = {
     const [{ readTextFile }, { loadPublicKey }] = await Promise.all([import('@custody/sign/files'), import('@custody/sign/keys')]);
     const text = await readTextFile(argv.file);
     const signed = core.parseSignedFile(text, argv.file);
+    core.requireInTotoPayloadType(signed, argv.file);
     const link = await linkOf(signed, argv.file);
     const signatures = signed.format === 'metablock' ? signed.metablock.signatures : signed.envelope.signatures;
     let check: { keyid: string; valid: boolean } | undefined;

@@ -19,6 +19,7 @@
  */
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { CustodyError } from '../errors.ts';
+import { MAX_JSON_DEPTH, nestedDeeperThan, parseJson } from '../json.ts';
 import type { PublicKey } from '../keys.ts';
 import { isPlainObject, normalizeLayout, STEP_EXTENSION_FIELDS, type LayoutBody } from '../model/layout.ts';
 import { shlexSplit } from '../rules/parse.ts';
@@ -30,11 +31,9 @@ export function parseLayoutDocument(text: string, fileName: string): unknown {
   const trimmed = text.replace(/^\uFEFF/, '').trimStart();
   if (trimmed.startsWith('{') || /\.json$/i.test(fileName)) {
     try {
-      return JSON.parse(trimmed);
+      return parseJson(trimmed, { file: fileName, code: 'MALFORMED_JSON' });
     } catch (e) {
-      if (/\.json$/i.test(fileName) || !/\.ya?ml$/i.test(fileName)) {
-        throw new CustodyError('MALFORMED_JSON', `not valid JSON: ${(e as Error).message}`, { file: fileName, cause: e });
-      }
+      if (/\.json$/i.test(fileName) || !/\.ya?ml$/i.test(fileName)) throw e;
     }
   }
   // the file as written (less a BOM), so error positions are the editor's
@@ -42,8 +41,11 @@ export function parseLayoutDocument(text: string, fileName: string): unknown {
   try {
     // YAML 1.2 core schema: dates stay strings; duplicate keys are an error.
     // logLevel 'error': warnings (e.g. an ambiguous alias) never reach stderr; errors still throw.
-    return parseYaml(yamlText, { uniqueKeys: true, prettyErrors: false, strict: true, maxAliasCount: 100, logLevel: 'error' });
+    const doc: unknown = parseYaml(yamlText, { uniqueKeys: true, prettyErrors: false, strict: true, maxAliasCount: 100, logLevel: 'error' });
+    if (nestedDeeperThan(doc)) throw new CustodyError('MALFORMED_YAML', `YAML is nested more than ${MAX_JSON_DEPTH} levels deep`, { file: fileName });
+    return doc;
   } catch (e) {
+    if (e instanceof CustodyError) throw e;
     const at = e instanceof YAMLParseError ? lineColumn(yamlText, e.pos[0]) : undefined;
     const msg = at ? `line ${at.line}, column ${at.column}: ${e instanceof Error ? e.message.split('\n')[0] : ''}` : (e as Error).message.split('\n')[0];
     throw new CustodyError('MALFORMED_YAML', `not valid YAML: ${msg}`, { file: fileName, cause: e });

@@ -6,7 +6,7 @@
  */
 import AjvModule from 'ajv';
 import { CustodyError } from '../errors.ts';
-import type { PublicKey } from '../keys.ts';
+import { computeKeyid, sameKeyMaterial, type PublicKey, type SslibKey } from '../keys.ts';
 import { isPlainObject, parseExpires, STEP_EXTENSION_FIELDS } from '../model/layout.ts';
 import { parseRule, shlexSplit } from '../rules/parse.ts';
 import { resolveExpires, resolvePubkeyRef } from './compile.ts';
@@ -126,6 +126,13 @@ function rulesOf(item: Record<string, unknown>, field: 'expected_materials' | 'e
   return out;
 }
 
+const KEYID_LIKE = /^[0-9a-fA-F]+$/;
+
+function isSslibShaped(v: unknown): v is SslibKey {
+  return isPlainObject(v) && typeof v.keytype === 'string' && typeof v.scheme === 'string'
+    && isPlainObject(v.keyval) && typeof v.keyval.public === 'string';
+}
+
 export function lintLayout(doc: unknown, opts: LintOptions): LintMessage[] {
   const messages = schemaMessages(doc);
   if (!isPlainObject(doc)) return messages;
@@ -187,13 +194,15 @@ export function lintLayout(doc: unknown, opts: LintOptions): LintMessage[] {
       const path = `${where}.pubkeys[${j}]`;
       const ref = resolvePubkeyRef(doc, p);
       if (ref.kind === 'keyid') {
-        if (!(isPlainObject(doc.keys) && isPlainObject(doc.keys[ref.keyid]))) error(path, `keyid ${ref.keyid} is not in keys`);
-        distinct.add(ref.keyid);
+        const entry = isPlainObject(doc.keys) ? doc.keys[ref.keyid] : undefined;
+        if (!isPlainObject(entry)) error(path, `keyid ${ref.keyid} is not in keys`);
+        // one key under two keyids is still one functionary
+        distinct.add(isSslibShaped(entry) ? sameKeyMaterial(entry) ?? computeKeyid(entry) : ref.keyid);
         return;
       }
       const loaded = opts.keys?.get(ref.file);
       if (loaded instanceof CustodyError) error(path, `key ${ref.file}: ${loaded.message}`);
-      else if (loaded) distinct.add(loaded.keyid);
+      else if (loaded) distinct.add(sameKeyMaterial(loaded.sslib) ?? loaded.keyid);
       else if (opts.keys) error(path, `key ${ref.file} was not found`);
       else distinct.add(ref.file);
     });
@@ -209,7 +218,21 @@ export function lintLayout(doc: unknown, opts: LintOptions): LintMessage[] {
     }
   });
   if (isPlainObject(doc.keys)) {
+    const materials = new Map<string, string>();
     for (const [name, v] of Object.entries(doc.keys)) {
+      if (isSslibShaped(v)) {
+        // compiled keys: filed under the keyid of their key material, each key once
+        const computed = computeKeyid(v);
+        if (KEYID_LIKE.test(name) && computed !== name) error(`keys.${name}`, `holds the key whose keyid is ${computed}: a key is filed under the keyid of its key material`);
+        if (v.keyid !== undefined && v.keyid !== computed) error(`keys.${name}.keyid`, `says ${JSON.stringify(v.keyid)}, but the key material's keyid is ${computed}`);
+        const material = sameKeyMaterial(v);
+        if (material !== undefined) {
+          const other = materials.get(material);
+          if (other !== undefined) error(`keys.${name}`, `the same key as keys.${other} (one functionary cannot count twice)`);
+          else materials.set(material, name);
+        }
+        continue;
+      }
       if (typeof v !== 'string') continue;
       const loaded = opts.keys?.get(v);
       if (loaded instanceof CustodyError) error(`keys.${name}`, `key ${v}: ${loaded.message}`);

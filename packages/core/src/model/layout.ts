@@ -6,7 +6,7 @@
  * keyids, threshold an int, expires an ISO 8601 UTC date).
  */
 import { CustodyError } from '../errors.ts';
-import type { SslibKey } from '../keys.ts';
+import { computeKeyid, sameKeyMaterial, type SslibKey } from '../keys.ts';
 import { parseRule } from '../rules/parse.ts';
 
 export type Rule = string[];
@@ -80,23 +80,56 @@ export function parseExpires(expires: string): Date | undefined {
   return d;
 }
 
+/**
+ * `kwargs.get(field, default)`: the default only when the field is absent. A field that is
+ * present with `null` (or any other wrong type) is validated as given — and rejected.
+ */
+function field(obj: Record<string, unknown>, name: string, fallback: unknown): unknown {
+  return Object.prototype.hasOwnProperty.call(obj, name) ? obj[name] : fallback;
+}
+
+/**
+ * Step and inspection names become file names (`<name>.<keyid8>.link`, the sublayout folder
+ * `<name>.<keyid8>/`): one that is empty, holds a path separator or is `.`/`..` would read or
+ * write outside the link folder. The reference accepts any value; custody refuses these.
+ */
+export function checkItemName(name: unknown, where: string, fileName?: string): string {
+  if (typeof name !== 'string') invalid(`${where}.name must be a string`, fileName);
+  const why = pathUnsafeName(name);
+  if (why) invalid(`${where}.name ${JSON.stringify(name)} ${why}`, fileName);
+  return name;
+}
+
+/** Why a step name cannot be part of a file name; undefined when it can. */
+export function pathUnsafeName(name: string): string | undefined {
+  if (name === '') return 'is empty';
+  if (name.includes('/') || name.includes('\\')) return 'contains a path separator (/ or \\)';
+  if (name === '.' || name === '..') return 'would name a folder, not a file';
+  if (name.includes('\0')) return 'contains a NUL character';
+  return undefined;
+}
+
+function threshold(v: unknown, where: string, fileName?: string): number {
+  // Python's isinstance(True, int) holds, but a boolean threshold is a mistake, not a count.
+  if (typeof v !== 'number' || !Number.isSafeInteger(v)) invalid(`${where}.threshold must be an integer, got ${JSON.stringify(v)}`, fileName);
+  return v;
+}
+
 function normalizeStep(s: unknown, i: number, fileName?: string): StepBody {
   const where = `steps[${i}]`;
   if (!isPlainObject(s)) invalid(`${where} must be an object`, fileName);
   if (s._type !== undefined && s._type !== 'step') invalid(`${where}._type must be "step"`, fileName);
-  if (typeof s.name !== 'string') invalid(`${where}.name must be a string`, fileName);
-  const threshold = s.threshold ?? 1;
-  if (typeof threshold !== 'number' || !Number.isInteger(threshold)) invalid(`${where}.threshold must be an integer`, fileName);
-  const pubkeys = stringList(s.pubkeys ?? [], `${where}.pubkeys`, fileName);
+  const name = checkItemName(s.name, where, fileName);
+  const pubkeys = stringList(field(s, 'pubkeys', []), `${where}.pubkeys`, fileName);
   pubkeys.forEach((k, j) => { if (!KEYID.test(k)) invalid(`${where}.pubkeys[${j}] is not a keyid: ${JSON.stringify(k)}`, fileName); });
   return {
     _type: 'step',
-    name: s.name,
-    threshold,
+    name,
+    threshold: threshold(field(s, 'threshold', 1), where, fileName),
     pubkeys,
-    expected_command: stringList(s.expected_command ?? [], `${where}.expected_command`, fileName),
-    expected_materials: ruleList(s.expected_materials ?? [], `${where}.expected_materials`, fileName),
-    expected_products: ruleList(s.expected_products ?? [], `${where}.expected_products`, fileName),
+    expected_command: stringList(field(s, 'expected_command', []), `${where}.expected_command`, fileName),
+    expected_materials: ruleList(field(s, 'expected_materials', []), `${where}.expected_materials`, fileName),
+    expected_products: ruleList(field(s, 'expected_products', []), `${where}.expected_products`, fileName),
   };
 }
 
@@ -104,26 +137,53 @@ function normalizeInspection(s: unknown, i: number, fileName?: string): Inspecti
   const where = `inspect[${i}]`;
   if (!isPlainObject(s)) invalid(`${where} must be an object`, fileName);
   if (s._type !== undefined && s._type !== 'inspection') invalid(`${where}._type must be "inspection"`, fileName);
-  if (typeof s.name !== 'string') invalid(`${where}.name must be a string`, fileName);
+  const name = checkItemName(s.name, where, fileName);
   return {
     _type: 'inspection',
-    name: s.name,
-    run: stringList(s.run ?? [], `${where}.run`, fileName),
-    expected_materials: ruleList(s.expected_materials ?? [], `${where}.expected_materials`, fileName),
-    expected_products: ruleList(s.expected_products ?? [], `${where}.expected_products`, fileName),
+    name,
+    run: stringList(field(s, 'run', []), `${where}.run`, fileName),
+    expected_materials: ruleList(field(s, 'expected_materials', []), `${where}.expected_materials`, fileName),
+    expected_products: ruleList(field(s, 'expected_products', []), `${where}.expected_products`, fileName),
   };
 }
 
+/** securesystemslib HASHALGORITHMS_SCHEMA. */
+const HASH_ALGORITHMS = new Set(['md5', 'sha1', 'sha224', 'sha256', 'sha384', 'sha512', 'blake2s', 'blake2b', 'blake2b-256']);
+
+/**
+ * securesystemslib ANY_PUBKEY_DICT_SCHEMA (keyid → public key), plus what the reference leaves
+ * to the layout's author (its own TODO): each entry is filed under the keyid computed from its
+ * key material — never an embedded `keyid` field or a made-up dict key — and no key material
+ * appears twice, so one key can never count as two functionaries towards a threshold.
+ */
 function checkKeys(keys: unknown, fileName?: string): LayoutBody['keys'] {
   if (!isPlainObject(keys)) invalid('keys must be an object of keyid → public key', fileName);
+  const material = new Map<string, string>();
   for (const [keyid, key] of Object.entries(keys)) {
     if (!KEYID.test(keyid)) invalid(`keys: ${JSON.stringify(keyid)} is not a keyid`, fileName);
     if (!isPlainObject(key) || typeof key.keytype !== 'string' || typeof key.scheme !== 'string'
       || !isPlainObject(key.keyval) || typeof key.keyval.public !== 'string') {
       invalid(`keys.${keyid} must be a public key (keytype, scheme, keyval.public)`, fileName);
     }
-    if (key.keyval.private !== undefined && key.keyval.private !== '') {
-      invalid(`keys.${keyid} contains a private key`, fileName);
+    if (field(key.keyval, 'private', '') !== '') invalid(`keys.${keyid} contains a private key`, fileName);
+    const algs = field(key, 'keyid_hash_algorithms', []);
+    if (!Array.isArray(algs) || algs.some((a) => typeof a !== 'string' || !HASH_ALGORITHMS.has(a))) {
+      invalid(`keys.${keyid}.keyid_hash_algorithms must be a list of hash algorithm names`, fileName);
+    }
+    const expires = field(key, 'expires', '2000-01-01T00:00:00Z');
+    if (typeof expires !== 'string' || !ISO8601_UTC.test(expires)) invalid(`keys.${keyid}.expires must be a date like 2030-01-01T00:00:00Z`, fileName);
+    const computed = computeKeyid(key as unknown as SslibKey);
+    if (computed !== keyid) {
+      invalid(`keys.${keyid} holds the key whose keyid is ${computed}: a key is filed under the keyid of its key material`, fileName);
+    }
+    if (key.keyid !== undefined && key.keyid !== computed) {
+      invalid(`keys.${keyid} says its keyid is ${JSON.stringify(key.keyid)}, but its key material's keyid is ${computed}`, fileName);
+    }
+    const same = sameKeyMaterial(key as unknown as SslibKey);
+    if (same !== undefined) {
+      const other = material.get(same);
+      if (other !== undefined) invalid(`keys.${keyid} and keys.${other} are the same key (one functionary cannot count twice)`, fileName);
+      material.set(same, keyid);
     }
   }
   return keys as LayoutBody['keys'];
@@ -142,12 +202,14 @@ export function normalizeLayout(obj: unknown, fileName?: string): LayoutBody {
     if (seen.has(item.name)) invalid(`there is already a step or inspection named ${JSON.stringify(item.name)}; names must be unique`, fileName);
     seen.add(item.name);
   }
+  // A missing or empty `expires` makes the reference's model invent one (a month from now), which
+  // no signature covers: refuse it.
   if (typeof obj.expires !== 'string' || !parseExpires(obj.expires)) {
     invalid(`expires must be a date like 2030-01-01T00:00:00Z, got ${JSON.stringify(obj.expires)}`, fileName);
   }
-  const readme = obj.readme ?? '';
-  if (typeof readme !== 'string') invalid('readme must be a string', fileName);
-  return { _type: 'layout', steps, inspect, keys: checkKeys(obj.keys ?? {}, fileName), expires: obj.expires, readme };
+  const readme = field(obj, 'readme', '');
+  if (typeof readme !== 'string') invalid(`readme must be a string, got ${JSON.stringify(readme)}`, fileName);
+  return { _type: 'layout', steps, inspect, keys: checkKeys(field(obj, 'keys', {}), fileName), expires: obj.expires, readme };
 }
 
 /** Unknown (extension) fields per step of a raw layout body, e.g. `{ 2: ['plugins'] }`. */

@@ -3,6 +3,17 @@ import { CustodyError } from '../errors.ts';
 /** path → { hash algorithm → hex digest } */
 export type ArtifactMap = Record<string, Record<string, string>>;
 
+/**
+ * `obj[key] = value` for keys that are file names (or hash names): any string is a key.
+ * Assigning `__proto__` on a plain object would set its prototype and the entry would vanish
+ * from the map; it becomes an own property instead. Readers look keys up with `hasOwnProperty`,
+ * so `constructor` is only there when recorded.
+ */
+export function setOwn<T>(obj: Record<string, T>, key: string, value: T): void {
+  if (key === '__proto__') Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
+  else obj[key] = value;
+}
+
 export interface LinkBody {
   _type: 'link';
   name: string;
@@ -44,9 +55,9 @@ function artifactMap(v: unknown, field: string, fileName?: string): ArtifactMap 
       if (typeof digest !== 'string' || !isHex(digest)) {
         invalid(`${field}[${JSON.stringify(path)}].${alg} must be a hex digest`, fileName);
       }
-      copy[alg] = digest;
+      setOwn(copy, alg, digest);
     }
-    out[path] = copy;
+    setOwn(out, path, copy);
   }
   return out;
 }

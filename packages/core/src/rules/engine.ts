@@ -58,18 +58,23 @@ function filterQueue(queue: Set<string>, pattern: string): string[] {
   return out;
 }
 
+/** The reference's `os.path.join(prefix, path).replace("\\", "/")` for MATCH prefixes. */
+function joinPrefix(prefix: string, path: string): string {
+  return pythonJoin(prefix, path).replace(/\\/g, '/');
+}
+
 function applyMatch(
   rule: Extract<ArtifactRule, { type: 'match' }>, queue: Set<string>, source: ArtifactMap,
   links: ReadonlyMap<string, RuleLink>,
   misses?: Map<string, MatchMiss>,
-): { consumed: string[]; note?: string } {
+): { consumed: string[]; note?: string; error?: string } {
   const dest = links.get(rule.destName);
   // The reference consumes nothing when the destination step has no link.
   if (!dest) return { consumed: [], note: `no link for ${rule.destName}: nothing consumed` };
   const destArtifacts = dest[rule.destType];
   const re = fnmatchRegExp(rule.pattern);
   const consumed: string[] = [];
-  const srcPrefix = rule.sourcePrefix ? pythonJoin(rule.sourcePrefix, '') : '';
+  const srcPrefix = rule.sourcePrefix ? joinPrefix(rule.sourcePrefix, '') : '';
   for (const queued of queue) {
     let path = queued;
     if (srcPrefix) {
@@ -77,9 +82,14 @@ function applyMatch(
       path = queued.slice(srcPrefix.length);
     }
     if (!re.test(path)) continue;
-    const fullSource = rule.sourcePrefix ? pythonJoin(rule.sourcePrefix, path) : path;
-    const fullDest = rule.destPrefix ? pythonJoin(rule.destPrefix, path) : path;
-    const destHash = Object.prototype.hasOwnProperty.call(destArtifacts, fullDest) ? destArtifacts[fullDest] : undefined;
+    const fullSource = rule.sourcePrefix ? joinPrefix(rule.sourcePrefix, path) : path;
+    const fullDest = rule.destPrefix ? joinPrefix(rule.destPrefix, path) : path;
+    // With a backslash after the prefix the rejoined path is not the queued one; the reference
+    // then fails on the missing source artifact (KeyError), and so does custody.
+    if (!has(source, fullSource)) {
+      return { consumed: [], error: `'${ruleText(rule)}' rejoined ${JSON.stringify(queued)} as ${JSON.stringify(fullSource)}, which is not an artifact` };
+    }
+    const destHash = has(destArtifacts, fullDest) ? destArtifacts[fullDest] : undefined;
     if (!destHash || !hashDictEqual(source[fullSource], destHash)) {
       // remembered for the message of a DISALLOW that catches it later
       if (misses && !misses.has(fullSource)) misses.set(fullSource, { rule: ruleText(rule), step: rule.destName, side: rule.destType, path: fullDest, here: source[fullSource], there: destHash });
@@ -171,7 +181,15 @@ export function applyArtifactRules(
     let consumed: string[] = [];
     let note: string | undefined;
     switch (rule.type) {
-      case 'match': ({ consumed, note } = applyMatch(rule, queue, source, links, misses)); break;
+      case 'match': {
+        const r = applyMatch(rule, queue, source, links, misses);
+        if (r.error) {
+          outcomes.push({ rule: text, verdict: 'fail', consumed: [], message: r.error });
+          return { item, side, verdict: 'fail', rules: outcomes, unconsumed: [...queue].sort(), failure: { rule: text, artifacts: [], message: r.error } };
+        }
+        ({ consumed, note } = r);
+        break;
+      }
       case 'create': consumed = filterQueue(queue, rule.pattern).filter((p) => has(products, p) && !has(materials, p)); break;
       case 'delete': consumed = filterQueue(queue, rule.pattern).filter((p) => has(materials, p) && !has(products, p)); break;
       case 'modify':

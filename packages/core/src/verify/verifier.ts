@@ -14,9 +14,9 @@
  * step's links (keyless functionaries have no other way to sign one), every claim feeds step 10.
  */
 import { CustodyError, type ErrorCode } from '../errors.ts';
-import { parseSignedFile, verifySignedFile, type SignedFile } from '../envelope.ts';
+import { parseSignedFile, requireInTotoPayloadType, verifySignedFile, type SignedFile } from '../envelope.ts';
 import { publicKeyFromSslib, type PublicKey } from '../keys.ts';
-import { normalizeLink, linkFileName, type ArtifactMap, type LinkBody } from '../model/link.ts';
+import { normalizeLink, linkFileName, setOwn, type ArtifactMap, type LinkBody } from '../model/link.ts';
 import { normalizeLayout, parseExpires, isPlainObject, stepExtensionFields, type LayoutBody } from '../model/layout.ts';
 import { applyArtifactRules, hashDictEqual, type RuleLink } from '../rules/engine.ts';
 import { pythonListRepr } from '../rules/parse.ts';
@@ -135,12 +135,13 @@ function descriptorsToArtifacts(list: unknown, file: string): ArtifactMap {
     if (typeof name !== 'string' || !isPlainObject(d) || (d.digest !== undefined && !isPlainObject(d.digest))) {
       throw new CustodyError('SCHEMA_INVALID', 'link predicate: a resource descriptor needs a name and a digest object', { file });
     }
-    out[name] = { ...(d.digest as Record<string, string> | undefined) };
+    setOwn(out, name, { ...(d.digest as Record<string, string> | undefined) }); // __proto__ is a file name too
   }
   return out;
 }
 
 function loadBody(signed: SignedFile<unknown>, file: string): LoadedBody {
+  requireInTotoPayloadType(signed, file);
   const body = signed.body;
   if (isPlainObject(body) && body._type === 'layout') return { kind: 'layout', body: normalizeLayout(body, file) };
   if (isPlainObject(body) && body._type === 'link') return { kind: 'link', body: normalizeLink(body, file) };
@@ -638,6 +639,7 @@ export async function verifySupplyChain(input: VerifyInput): Promise<Verificatio
     if (!isPlainObject(input.layout.body) || input.layout.body._type !== 'layout') {
       throw new CustodyError('SCHEMA_INVALID', `not an in-toto layout (_type ${JSON.stringify(isPlainObject(input.layout.body) ? input.layout.body._type ?? null : typeof input.layout.body)})`, { file });
     }
+    requireInTotoPayloadType(input.layout, file);
     let layout = normalizeLayout(input.layout.body, file);
     checkLayout(input.layout, layout, input.layoutKeys, input.now, file, checks, input.layoutIdentities);
     if (input.layout.format === 'metablock') {

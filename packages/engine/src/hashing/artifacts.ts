@@ -15,7 +15,7 @@
  */
 import { readdirSync, statSync, type Stats } from 'node:fs';
 import { posix, resolve } from 'node:path';
-import { CustodyError } from '@custody/core';
+import { CustodyError, setOwn } from '@custody/core';
 import type { ArtifactMap } from '@custody/core';
 import { ExcludeFilter } from './gitwildmatch.ts';
 import { hashFiles, type HashOptions } from './hash-pool.ts';
@@ -98,7 +98,9 @@ export function resolveArtifacts(paths: readonly string[], opts: RecordOptions =
   const seen = new Set<string>();
   const abs = (rel: string): string => (rel.startsWith('/') ? rel : `${base}/${rel}`);
   const add = (rel: string, st: Stats): void => {
-    let key = rel;
+    // The reference records a file named `a\b` as `a/b` (runlib replaces every backslash),
+    // before lstrip, so a file named `dist\evil.bin` is seen by `DISALLOW dist/*`.
+    let key = rel.replace(/\\/g, '/');
     if (lstrip.length > 0) {
       for (const prefix of lstrip) {
         if (key.startsWith(prefix)) {
@@ -170,7 +172,7 @@ export async function recordArtifacts(paths: readonly string[], opts: RecordOpti
   }
   const map: ArtifactMap = {};
   resolved.forEach((a, i) => {
-    map[a.key] = { sha256: digests[i] };
+    setOwn<Record<string, string>>(map, a.key, { sha256: digests[i] }); // a file named __proto__ is recorded like any other
   });
   return map;
 }

@@ -13,7 +13,7 @@
 import { readFile, readdir, rmdir, unlink } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import {
-  CustodyError, isCustodyError, isPlainObject, LINK_PREDICATE_TYPE, normalizeLayout, normalizeLink, parseExpires,
+  CustodyError, isCustodyError, isPlainObject, LINK_PREDICATE_TYPE, normalizeLayout, normalizeLink, parseExpires, requireInTotoPayloadType,
   parseSignedFile, statementToLink, stepExtensionFields, substituteParameter, verifySignedFile,
 } from '@custody/core';
 import type { ArtifactMap, LinkBody, PublicKey, SignedFile } from '@custody/core';
@@ -210,6 +210,7 @@ async function readOwnLink(files: string[], key: PublicKey): Promise<{ link?: Li
       return { link: normalizeLink(statementToLink(statement, file), file) };
     }
     const signed = parseSignedFile(text, file);
+    requireInTotoPayloadType(signed, file);
     if (!verifySignedFile(signed, key, (b) => normalizeLink(b, file))) return { problem: 'its link is not signed by the configured key' };
     return { link: normalizeLink(signed.body, file) };
   } catch (e) {
@@ -285,6 +286,7 @@ export async function runPipeline(o: PipelineOptions): Promise<PipelineResult> {
   const file = o.layoutFile;
   const body = o.layout.body;
   if (!isPlainObject(body) || body._type !== 'layout') throw new CustodyError('SCHEMA_INVALID', 'not an in-toto layout', { file });
+  requireInTotoPayloadType(o.layout, file);
   const normalized = normalizeLayout(body, file);
   // Nothing from the layout runs before its owner's signature is checked.
   if (o.layoutKeys.length === 0) throw new CustodyError('USAGE', 'no layout key: pass --layout-key');
