@@ -13,7 +13,7 @@
  */
 import { resolve } from 'node:path';
 import { AsyncSeriesHook } from 'tapable';
-import { CustodyError, isCustodyError } from '@custody/core';
+import { checkStepFileName, CustodyError, isCustodyError } from '@custody/core';
 import type { ArtifactMap, LinkBody } from '@custody/core';
 import type { Signer } from '@custody/sign';
 import { PHASES, type CommandWrapper, type CustodyPlugin, type Phase, type Predicate, type StepContext, type StepHooks, type StepLogger } from './types.ts';
@@ -172,6 +172,7 @@ export function attachPlugin(hooks: StepHooks, state: StepState, loaded: LoadedP
 
 /** Runs a step through all phases and returns what was recorded and written. */
 export async function runStep(given: StepOptions): Promise<StepResult> {
+  checkStepFileName(given.stepName); // before the command runs: its link could not be written
   const workdir = given.workdir ?? process.cwd();
   // paths are recorded relative to the base path, so the out dir is excluded relative to it
   const base = resolve(workdir, given.basePath ?? '.');

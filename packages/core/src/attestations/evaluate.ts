@@ -18,7 +18,7 @@ import { CustodyError } from '../errors.ts';
 import type { ErrorCode } from '../errors.ts';
 import { functionaryLabel, functionaryMatches } from '../identity.ts';
 import type { FunctionaryRef } from '../identity.ts';
-import { compileRule, evaluateRule, substituteParams, unresolvedParams } from '../cel/rules.ts';
+import { compileRule, evaluateRule, substituteCelParams, substituteParams, unresolvedParams } from '../cel/rules.ts';
 import type { CompiledRule } from '../cel/rules.ts';
 import { createHash } from 'node:crypto';
 import { linkSubject, statementArtifacts } from '../statement.ts';
@@ -157,12 +157,25 @@ function boundLink(claim: VerifiedClaim, links: EvaluateOptions['links']): Recor
  * compares with the placeholder text would only fail later, for the wrong reason.
  */
 export function substituteRuleParams(rule: string, params: Readonly<Record<string, string>>, where: string): string {
-  const out = substituteParams(rule, params);
+  const out = substituteCelParams(rule, params);
   const missing = unresolvedParams(out);
   if (missing.length > 0) {
     throw new CustodyError('USAGE', `${where}: parameter${missing.length > 1 ? 's' : ''} ${missing.join(', ')} not given (${missing.map((m) => `--param ${m}=VALUE`).join(' ')})`);
   }
   return out;
+}
+
+/**
+ * `{name}` parameters in an artifact rule string: a value stays inside the word it replaces —
+ * one with whitespace would add words (a prefix, another rule form) and is refused (USAGE).
+ */
+export function substituteRuleTokens(rule: string, params: Readonly<Record<string, string>>): string {
+  for (const [name, value] of Object.entries(params)) {
+    if (/\s/.test(value) && rule.includes(`{${name}}`)) {
+      throw new CustodyError('USAGE', `parameter "${name}" holds whitespace, which would change the structure of the artifact rule ${JSON.stringify(rule)}`);
+    }
+  }
+  return substituteParams(rule, params);
 }
 
 function ruleLocation(step: { name: string }, ep: ExpectedPredicate, i: number): string {
@@ -210,7 +223,7 @@ function evaluateClaim(
     rules: [],
   };
   if (opts.artifactRules) {
-    const sub = (r: string): string => substituteParams(r, opts.params);
+    const sub = (r: string): string => substituteRuleTokens(r, opts.params);
     const res = applyClaimArtifactRules(claim.statement, (step.expectedMaterials ?? []).map(sub), (step.expectedProducts ?? []).map(sub), claimsByStep);
     entry.artifactRules = res.entries;
     if (!res.ok) {

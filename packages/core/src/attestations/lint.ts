@@ -2,7 +2,7 @@
  * `layout lint` support for expectedPredicates: every rule compiled, each problem reported with
  * its path in the layout document and, for syntax errors, the line:column inside the rule.
  */
-import { lintRule, substituteParams, unresolvedParams } from '../cel/rules.ts';
+import { lintRule, substituteCelParams, unresolvedParams } from '../cel/rules.ts';
 import type { AttestationStepPolicy } from './evaluate.ts';
 
 export interface PredicateLintProblem {
@@ -76,7 +76,7 @@ export function lintExpectedPredicates(
         }
         let rule = a.rule;
         try {
-          if (opts.params) rule = substituteParams(rule, opts.params);
+          if (opts.params) rule = substituteCelParams(rule, opts.params);
         } catch (e) {
           problems.push({ path: `${ap}.rule`, message: (e as Error).message });
           return;

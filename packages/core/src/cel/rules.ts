@@ -323,3 +323,106 @@ export function substituteParams(text: string, params: Readonly<Record<string, s
   }
   throw new CustodyError('USAGE', `parameters refer to each other in a cycle while substituting ${JSON.stringify(text)}`);
 }
+
+const CEL_NUMBER = /^-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?$/;
+
+/** A CEL string literal (double-quoted) whose value is exactly `value`. */
+export function celStringLiteral(value: string): string {
+  return `"${celEscape(value, '"')}"`;
+}
+
+function celEscape(value: string, quote: string): string {
+  let out = '';
+  for (const ch of value) {
+    const c = ch.codePointAt(0)!;
+    if (ch === '\\') out += '\\\\';
+    else if (ch === quote) out += `\\${quote}`;
+    else if (ch === '\n') out += '\\n';
+    else if (ch === '\r') out += '\\r';
+    else if (ch === '\t') out += '\\t';
+    else if (c < 0x20 || c === 0x7f) out += `\\x${c.toString(16).padStart(2, '0')}`;
+    else out += ch;
+  }
+  return out;
+}
+
+/** The CEL literal a parameter value stands for in code: a number, a boolean, null, or else a string. */
+function celValueLiteral(value: string): string {
+  if (CEL_NUMBER.test(value)) return value.startsWith('-') ? `(${value})` : value;
+  if (value === 'true' || value === 'false' || value === 'null') return value;
+  return celStringLiteral(value);
+}
+
+/**
+ * `{name}` parameters of a CEL rule, substituted as values: a parameter can never change the
+ * rule's structure. In code, `{name}` becomes one literal (a number, true/false/null, or a
+ * quoted string); inside a string literal it becomes escaped text of that literal (a quote in
+ * the value cannot end the string); in a raw string a value that would end it is refused
+ * (USAGE); in a comment its line breaks are dropped. Parameters may refer to each other
+ * (`substituteParams` over the values); unknown `{name}`s stay for `unresolvedParams`.
+ */
+export function substituteCelParams(source: string, params: Readonly<Record<string, string>>): string {
+  const names = Object.keys(params);
+  if (names.length === 0) return source;
+  const values = new Map<string, string>();
+  for (const n of names) values.set(n, substituteParams(`{${n}}`, params));
+  const placeholder = /^\{([a-zA-Z0-9_-]+)\}/;
+  let out = '';
+  let i = 0;
+  const n = source.length;
+  const isIdent = (c: string | undefined) => c !== undefined && /[A-Za-z0-9_]/.test(c);
+  while (i < n) {
+    const c = source[i];
+    if (c === '/' && source[i + 1] === '/') {
+      const end = source.indexOf('\n', i);
+      const stop = end < 0 ? n : end;
+      out += source.slice(i, stop).replace(/\{([a-zA-Z0-9_-]+)\}/g, (m, name: string) => (values.has(name) ? values.get(name)!.replace(/[\r\n]+/g, ' ') : m));
+      i = stop;
+      continue;
+    }
+    if (c === '"' || c === "'") {
+      // string literal: its prefix letters (r, b, rb, br in any case) were copied as code
+      let k = i - 1;
+      while (k >= 0 && /[rRbB]/.test(source[k]) && i - k <= 2) k--;
+      const prefix = isIdent(source[k]) ? '' : source.slice(k + 1, i);
+      const raw = /[rR]/.test(prefix);
+      const triple = source.startsWith(c.repeat(3), i);
+      const delim = triple ? c.repeat(3) : c;
+      out += delim;
+      i += delim.length;
+      while (i < n && !source.startsWith(delim, i)) {
+        if (!raw && source[i] === '\\') { out += source.slice(i, i + 2); i += 2; continue; }
+        if (!triple && source[i] === '\n') break;
+        const m = source[i] === '{' ? placeholder.exec(source.slice(i, i + 80)) : null;
+        if (m && values.has(m[1])) {
+          const value = values.get(m[1])!;
+          if (raw) {
+            if (value.includes(c) || (!triple && /[\r\n]/.test(value))) {
+              throw new CustodyError('USAGE', `parameter "${m[1]}" holds a ${c} or a line break, which cannot stand inside the raw string of ${JSON.stringify(source)}`);
+            }
+            out += value;
+          } else {
+            out += celEscape(value, c);
+          }
+          i += m[0].length;
+          continue;
+        }
+        out += source[i];
+        i++;
+      }
+      if (i < n && source.startsWith(delim, i)) { out += delim; i += delim.length; }
+      continue;
+    }
+    if (c === '{') {
+      const m = placeholder.exec(source.slice(i, i + 80));
+      if (m && values.has(m[1])) {
+        out += celValueLiteral(values.get(m[1])!);
+        i += m[0].length;
+        continue;
+      }
+    }
+    out += c;
+    i++;
+  }
+  return out;
+}

@@ -6,6 +6,7 @@
  */
 import AjvModule from 'ajv';
 import { CustodyError } from '../errors.ts';
+import { stepFileNameProblem } from '../model/link.ts';
 import { computeKeyid, sameKeyMaterial, type PublicKey, type SslibKey } from '../keys.ts';
 import { isPlainObject, parseExpires, STEP_EXTENSION_FIELDS } from '../model/layout.ts';
 import { parseRule, shlexSplit } from '../rules/parse.ts';
@@ -149,6 +150,8 @@ export function lintLayout(doc: unknown, opts: LintOptions): LintMessage[] {
   ].filter(([s]) => isPlainObject(s));
   for (const [item, where] of items) {
     if (typeof item.name !== 'string') continue;
+    const unsafe = stepFileNameProblem(item.name);
+    if (unsafe) error(`${where}.name`, `${JSON.stringify(item.name)} ${unsafe}: names become file names`);
     const first = names.get(item.name);
     if (first) error(`${where}.name`, `duplicate name ${JSON.stringify(item.name)} (first used at ${first}); step and inspection names must be unique`);
     else names.set(item.name, where);

@@ -8,6 +8,7 @@
 import { CustodyError } from '../errors.ts';
 import { computeKeyid, sameKeyMaterial, type SslibKey } from '../keys.ts';
 import { parseRule } from '../rules/parse.ts';
+import { stepFileNameProblem } from './link.ts';
 
 export type Rule = string[];
 
@@ -95,18 +96,9 @@ function field(obj: Record<string, unknown>, name: string, fallback: unknown): u
  */
 export function checkItemName(name: unknown, where: string, fileName?: string): string {
   if (typeof name !== 'string') invalid(`${where}.name must be a string`, fileName);
-  const why = pathUnsafeName(name);
+  const why = stepFileNameProblem(name);
   if (why) invalid(`${where}.name ${JSON.stringify(name)} ${why}`, fileName);
   return name;
-}
-
-/** Why a step name cannot be part of a file name; undefined when it can. */
-export function pathUnsafeName(name: string): string | undefined {
-  if (name === '') return 'is empty';
-  if (name.includes('/') || name.includes('\\')) return 'contains a path separator (/ or \\)';
-  if (name === '.' || name === '..') return 'would name a folder, not a file';
-  if (name.includes('\0')) return 'contains a NUL character';
-  return undefined;
 }
 
 function threshold(v: unknown, where: string, fileName?: string): number {

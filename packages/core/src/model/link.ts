@@ -89,7 +89,27 @@ export function normalizeLink(obj: unknown, fileName?: string): LinkBody {
   };
 }
 
+/**
+ * Why a step name cannot be part of a file name (empty, `.`/`..`, or holding `/`, `\` or
+ * NUL: it would read or write elsewhere); undefined when it can.
+ */
+export function stepFileNameProblem(step: string): string | undefined {
+  if (step === '') return 'is empty';
+  if (step.includes('/') || step.includes('\\')) return 'contains a path separator (/ or \\)';
+  if (step === '.' || step === '..') return 'would name a folder';
+  if (step.includes('\0')) return 'contains a NUL character';
+  return undefined;
+}
+
+/** The step name, when it can be part of a file name; USAGE otherwise. */
+export function checkStepFileName(step: string): string {
+  const why = stepFileNameProblem(step);
+  if (why) throw new CustodyError('USAGE', `step name ${JSON.stringify(step)} ${why}: step names become file names`);
+  return step;
+}
+
 /** `<step>.<keyid[:8]>.link`, the reference's FILENAME_FORMAT. */
 export function linkFileName(step: string, keyid: string): string {
+  checkStepFileName(step);
   return `${step}.${keyid.slice(0, 8)}.link`;
 }
