@@ -151,7 +151,7 @@ test('step names that would make a path are bad input', () => {
 
 test('CEL parameters are values: a quote in a value never changes a rule\'s structure', () => {
   const predicate = { license: 'GPL-3.0', coverage: 90 };
-  const evaluate = (rule: string, params: Record<string, string>) => evaluateRule(compileRule(substituteCelParams(rule, params)), { predicateType: 't', predicate }).verdict;
+  const evaluate = (rule: string, params: Record<string, string>) => evaluateRule(compileRule(substituteCelParams(rule, params)), { subject: [], predicateType: 't', predicate }).verdict;
   const inject = ['MIT" || true || "', "MIT' || true || '", 'MIT\\" || true || \\"', 'x") || true || ("'];
   for (const value of inject) {
     for (const rule of ['predicate.license == "{lic}"', "predicate.license == '{lic}'", 'predicate.license == {lic}', 'predicate.license == """{lic}"""']) {
