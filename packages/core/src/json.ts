@@ -89,7 +89,7 @@ export function parseJsonWithFacts(text: string, opts: ParseJsonOptions = {}): {
   try {
     return { value: JSON.parse(src), facts };
   } catch (e) {
-    throw new CustodyError(code, `${what}is not valid JSON: ${(e as Error).message.replace(/\s*[\r\n]+\s*/g, ' ')}`, { file: opts.file, cause: e });
+    throw new CustodyError(code, `${what}is not JSON: ${(e as Error).message.replace(/\s*[\r\n]+\s*/g, ' ')}`, { file: opts.file, cause: e });
   }
 }
 

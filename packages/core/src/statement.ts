@@ -7,6 +7,7 @@
 import { CustodyError } from './errors.ts';
 import { jcs } from './canonical.ts';
 import { setOwn } from './model/link.ts';
+import { parseJson } from './json.ts';
 
 export const STATEMENT_TYPE_V1 = 'https://in-toto.io/Statement/v1';
 /** Older statements (the npm example of attestation-verifier) still say v0.1. */
@@ -119,12 +120,7 @@ export function validateStatement(value: unknown, opts: StatementOptions = {}): 
 /** Parses the JSON payload bytes of a DSSE envelope as a Statement. */
 export function parseStatement(bytes: Uint8Array | string, opts: StatementOptions = {}): Statement {
   const text = typeof bytes === 'string' ? bytes : Buffer.from(bytes).toString('utf8');
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (e) {
-    throw invalid(`payload is not JSON: ${(e as Error).message}`, opts.file);
-  }
+  const value = parseJson(text, { file: opts.file, code: 'STATEMENT_INVALID', what: 'payload' });
   return validateStatement(value, opts);
 }
 

@@ -11,6 +11,7 @@ import { CustodyError, type ErrorCode } from '../errors.ts';
 import { IN_TOTO_PAYLOAD_TYPE, parseSignedFile, verifySignedFile } from '../envelope.ts';
 import type { SignedFile } from '../envelope.ts';
 import { publicKeyFromSslib } from '../keys.ts';
+import { MAX_JSON_DEPTH, nestedDeeperThan, parseJson } from '../json.ts';
 import type { PublicKey, SslibKey } from '../keys.ts';
 import { validateStatement } from '../statement.ts';
 import type { ClaimsByStep, VerifiedClaim } from '../attestations/artifact-rules.ts';
@@ -184,10 +185,11 @@ export interface LoadedCompatLayout {
 export function loadCompatLayout(text: string, file?: string): LoadedCompatLayout {
   let doc: unknown;
   try {
-    doc = parseYaml(text, { uniqueKeys: true });
+    doc = parseYaml(text, { uniqueKeys: true, logLevel: 'error' });
   } catch (e) {
     throw new CustodyError('MALFORMED_YAML', (e as Error).message.split('\n')[0], { file, cause: e });
   }
+  if (nestedDeeperThan(doc)) throw new CustodyError('MALFORMED_YAML', `YAML is nested more than ${MAX_JSON_DEPTH} levels deep`, { file });
   if (isRecord(doc) && (('signed' in doc && 'signatures' in doc) || ('payload' in doc && 'payloadType' in doc))) {
     const signedFile = parseSignedFile(text, file ?? 'layout');
     return { layout: compatLayoutFromDocument(signedFile.body, file), document: signedFile.body, signedFile };
@@ -198,11 +200,7 @@ export function loadCompatLayout(text: string, file?: string): LoadedCompatLayou
 /** Parameter file: a JSON object of string values (attestation-verifier `--substitute-parameters`). */
 export function parseParameterFile(text: string, file?: string): Record<string, string> {
   let v: unknown;
-  try {
-    v = JSON.parse(text);
-  } catch (e) {
-    throw new CustodyError('MALFORMED_JSON', `parameter file is not JSON: ${(e as Error).message}`, { file });
-  }
+  v = parseJson(text, { file, what: 'parameter file' });
   if (!isRecord(v)) throw new CustodyError('SCHEMA_INVALID', 'parameter file must be a JSON object of strings', { file });
   for (const [k, x] of Object.entries(v)) {
     if (typeof x !== 'string') throw new CustodyError('SCHEMA_INVALID', `parameter ${k} must be a string`, { file });

@@ -13,7 +13,7 @@ import { BUNDLE_V03_MEDIA_TYPE, ValidationError, bundleFromJSON, bundleToJSON } 
 import type { Bundle, SerializedBundle } from '@sigstore/bundle';
 import { PolicyError, VerificationError, Verifier, toSignedEntity, toTrustMaterial } from '@sigstore/verify';
 import type { TrustMaterial, VerificationPolicy } from '@sigstore/verify';
-import { CustodyError, IN_TOTO_PAYLOAD_TYPE, pae, parseStatement, validateStatement } from '@custody/core';
+import { CustodyError, IN_TOTO_PAYLOAD_TYPE, pae, parseJson, parseStatement, validateStatement } from '@custody/core';
 import type { ErrorCode, PublicKey, Statement } from '@custody/core';
 
 export { BUNDLE_V03_MEDIA_TYPE };
@@ -167,11 +167,7 @@ export function verifyAttestationBundle(bundleJson: unknown, keys: readonly Publ
   const file = opts.file;
   let json = bundleJson;
   if (typeof json === 'string' || json instanceof Uint8Array) {
-    try {
-      json = JSON.parse(Buffer.from(json as string | Uint8Array).toString('utf8'));
-    } catch (e) {
-      fail('BUNDLE_MALFORMED', `bundle is not JSON: ${(e as Error).message}`, file, e);
-    }
+    json = parseJson(Buffer.from(json as string | Uint8Array).toString('utf8'), { file, code: 'BUNDLE_MALFORMED', what: 'bundle' });
   }
   let bundle: Bundle;
   try {

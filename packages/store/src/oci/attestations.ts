@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { CustodyError } from '@custody/core';
 import { parseAttestationFileName } from '../names.ts';
 import { checkRepository, EMPTY_CONFIG, OCI_MEDIA_TYPES, RegistryClient, sha256Digest, type OciDescriptor, type OciIndex, type OciManifest, type RegistryClientOptions } from './client.ts';
+import { parseManifestOrIndex, parseReferrersIndex } from './parse.ts';
 
 /** Media/artifact types custody uses for attestation layers. */
 export const ATTESTATION_MEDIA_TYPES = {
@@ -138,7 +139,17 @@ export class OciRegistryStore {
 
   /** Uploads an OCI image layout's image (blobs, then the manifest by digest and tag). */
   async pushImageLayout(layoutDir: string, opts: { ref?: string; tag?: string; mountFrom?: string } = {}): Promise<OciDescriptor> {
-    const index = JSON.parse(await readFile(join(layoutDir, 'index.json'), 'utf8')) as OciIndex;
+    const indexFile = join(layoutDir, 'index.json');
+    const local = <T>(file: string, read: () => T): T => {
+      try {
+        return read();
+      } catch (e) {
+        if (e instanceof CustodyError) throw new CustodyError('OCI_LAYOUT_INVALID', e.message, { file, cause: e });
+        throw e;
+      }
+    };
+    const indexText = await readFile(indexFile, 'utf8');
+    const index = local(indexFile, () => parseReferrersIndex(indexText, 'index.json'));
     const candidates = index.manifests.filter((d) => !opts.ref || d.annotations?.['org.opencontainers.image.ref.name'] === opts.ref);
     if (candidates.length !== 1) throw new CustodyError('OCI_LAYOUT_INVALID', `${candidates.length} manifests match in index.json`, { file: join(layoutDir, 'index.json') });
     const blob = async (digest: string) => {
@@ -147,7 +158,8 @@ export class OciRegistryStore {
       return bytes;
     };
     const manifestBytes = await blob(candidates[0].digest);
-    const manifest = JSON.parse(manifestBytes.toString('utf8')) as OciManifest;
+    const manifest = local(layoutDir, () => parseManifestOrIndex(manifestBytes.toString('utf8'), `manifest ${candidates[0].digest}`));
+    if (!manifest.config || !manifest.layers) throw new CustodyError('OCI_LAYOUT_INVALID', `manifest ${candidates[0].digest} is not an image manifest (config, layers)`, { file: layoutDir });
     for (const d of [manifest.config, ...manifest.layers]) await this.client.pushBlob(this.repository, await blob(d.digest), d.digest, opts.mountFrom ? { mountFrom: opts.mountFrom } : {});
     const mediaType = manifest.mediaType ?? candidates[0].mediaType;
     const { descriptor } = await this.client.pushManifest(this.repository, candidates[0].digest, manifestBytes, mediaType);

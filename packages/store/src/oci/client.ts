@@ -2,6 +2,7 @@
 // Every response body that is addressed by digest is checked against that digest.
 import { createHash } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
+import { parseManifestOrIndex, parseReferrersIndex } from './parse.ts';
 import { CustodyError } from '@custody/core';
 import { RegistryAuth } from './auth.ts';
 import { findCredentials, type RegistryCredentials } from './credentials.ts';
@@ -394,13 +395,8 @@ export class RegistryClient {
     const bytes = res.body;
     const digest = sha256Digest(bytes);
     if (reference.startsWith('sha256:') && digest !== reference) throw new CustodyError('DIGEST_MISMATCH', `${this.where(op)}: the manifest hashes to ${digest}`);
-    let json: OciManifest & OciIndex;
-    try {
-      json = JSON.parse(bytes.toString('utf8'));
-    } catch {
-      throw new CustodyError('REGISTRY_ERROR', `${this.where(op)}: the manifest is not JSON`);
-    }
-    if (!json || typeof json !== 'object' || Array.isArray(json)) throw new CustodyError('REGISTRY_ERROR', `${this.where(op)}: the manifest is not a JSON object`);
+    // every field custody reads is type-checked: a hostile registry gets an error naming it
+    const json = parseManifestOrIndex(bytes.toString('utf8'), this.where(op));
     const mediaType = (typeof json.mediaType === 'string' ? json.mediaType : undefined) ?? header(res, 'content-type') ?? OCI_MEDIA_TYPES.manifest;
     return { descriptor: { mediaType, digest, size: bytes.length }, bytes, json };
   }
@@ -482,7 +478,7 @@ export class RegistryClient {
         throw new CustodyError('REGISTRY_ERROR', `${this.where(op)}: page ${seen.size} is not an image index`);
       }
       if (!Array.isArray(index.manifests)) throw new CustodyError('REGISTRY_ERROR', `${this.where(op)}: the referrers index has no manifests list`);
-      out.push(...index.manifests);
+      out.push(...parseReferrersIndex(res.body.toString('utf8'), this.where(op)).manifests); // each descriptor type-checked
       if (artifactType && !(header(res, 'oci-filters-applied') ?? '').split(',').map((s) => s.trim()).includes('artifactType')) filtered = false;
       const link = header(res, 'link');
       const next = link && /<([^>]+)>\s*;\s*rel="?next"?/.exec(link);
