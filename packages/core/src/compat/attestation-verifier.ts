@@ -10,7 +10,7 @@ import { parse as parseYaml } from 'yaml';
 import { CustodyError, type ErrorCode } from '../errors.ts';
 import { IN_TOTO_PAYLOAD_TYPE, parseSignedFile, verifySignedFile } from '../envelope.ts';
 import type { SignedFile } from '../envelope.ts';
-import { publicKeyFromSslib } from '../keys.ts';
+import { computeKeyid, publicKeyFromSslib } from '../keys.ts';
 import { MAX_JSON_DEPTH, nestedDeeperThan, parseJson } from '../json.ts';
 import type { PublicKey, SslibKey } from '../keys.ts';
 import { validateStatement } from '../statement.ts';
@@ -130,6 +130,9 @@ export function compatLayoutFromDocument(doc: unknown, file?: string): CompatLay
       keyid: r.str(k.keyID, `${p}.keyID`, true) ?? id,
     };
     if (sslib.keyid !== id) r.fail(`${p}.keyID`, `does not match its map key ${id}`);
+    // the keyid of the key material, never a label: one key cannot stand for two functionaries
+    const computed = computeKeyid(sslib);
+    if (computed !== id) r.fail(p, `is the key whose keyid is ${computed}, not ${id}`);
     keys[id] = sslib;
   }
   const names = new Set<string>();
