@@ -146,7 +146,8 @@ test('step names that would make a path are bad input', () => {
     fails(() => checkStepFileName(name), 'USAGE', /step name/);
   }
   fails(() => normalizeLayout(layout({ inspect: [{ name: '../i' }] }), 'root.layout'), 'SCHEMA_INVALID', /inspect\[0\]\.name/);
-  assert.equal(linkFileName('..build', BOB_ID), `..build.${BOB_ID.slice(0, 8)}.link`);
+  fails(() => linkFileName('.hidden', BOB_ID), 'USAGE', /starts with a dot/);
+  assert.equal(linkFileName('build..x', BOB_ID), `build..x.${BOB_ID.slice(0, 8)}.link`);
 });
 
 test('CEL parameters are values: a quote in a value never changes a rule\'s structure', () => {

@@ -90,13 +90,16 @@ export function normalizeLink(obj: unknown, fileName?: string): LinkBody {
 }
 
 /**
- * Why a step name cannot be part of a file name (empty, `.`/`..`, or holding `/`, `\` or
- * NUL: it would read or write elsewhere); undefined when it can.
+ * Why a step name cannot be part of a file name (empty, starting with a dot, or holding `/`,
+ * `\` or NUL: it would read or write elsewhere, or pass for a temp file); undefined when it
+ * can. The same rule as @custody/store's naming module.
  */
 export function stepFileNameProblem(step: string): string | undefined {
   if (step === '') return 'is empty';
   if (step.includes('/') || step.includes('\\')) return 'contains a path separator (/ or \\)';
   if (step === '.' || step === '..') return 'would name a folder';
+  // hidden names are custody's own (`.<step>.<keyid8>.link-unfinished`, temp files)
+  if (step.startsWith('.')) return 'starts with a dot';
   if (step.includes('\0')) return 'contains a NUL character';
   return undefined;
 }
