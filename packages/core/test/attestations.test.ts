@@ -200,3 +200,26 @@ test('renderAttestationReport shows rules, verdicts and the values seen', async 
   assert.match(text, /✘ predicate.metrics.demographicParityDifference <= 0.1 — rule is false/);
   assert.match(text, /predicate.metrics.demographicParityDifference = 0.3/);
 });
+
+test('a false rule says what it compared (parameters substituted), not a dump of the predicate', () => {
+  const big = { files: Array.from({ length: 200 }, (_, i) => ({ path: `f${i}`, sha256: 'e'.repeat(64) })) };
+  const l = layout({
+    expectedAttributes: [{
+      rule: "predicate.dataset == 'german-credit' && predicate.metrics.demographicParityDifference <= {max_dpd} && size(predicate.files) > 0",
+      debug: 'demographic parity difference at most {max_dpd}',
+    }],
+  });
+  const r = evaluateAttestationSteps(l, { 'bias-test': [claim('bias-test', A, bias(0.3, big))] }, { params });
+  const rule = r.steps[0].predicates[0].claims[0].rules[0];
+  assert.equal(rule.message, 'demographic parity difference at most 0.1 (rule is false)');
+  assert.equal(rule.decided, 'predicate.metrics.demographicParityDifference <= 0.1 gives 0.3 <= 0.1');
+  assert.ok(r.failure!.message.length < 900, `${r.failure!.message.length} characters: ${r.failure!.message}`);
+  assert.match(r.failure!.message, /; compared: predicate\.metrics\.demographicParityDifference <= 0\.1 gives 0\.3 <= 0\.1$/);
+  assert.doesNotMatch(r.failure!.message, /\{max_dpd\}|f199/);
+  // one comparison: its two sides
+  const one = evaluateAttestationSteps(layout(), { 'bias-test': [claim('bias-test', A, bias(0.3))] }, { params });
+  assert.equal(one.steps[0].predicates[0].claims[0].rules[0].decided, '0.3 <= 0.1');
+  // strings keep their quotes; && inside a string or a call is not split
+  const s = layout({ expectedAttributes: [{ rule: "predicate.dataset == 'a && b' && predicate.dataset.startsWith('x')" }] });
+  assert.equal(evaluateAttestationSteps(s, { 'bias-test': [claim('bias-test', A, bias(0))] }).steps[0].predicates[0].claims[0].rules[0].decided, 'predicate.dataset == \'a && b\' gives "german-credit" == "a && b"');
+});

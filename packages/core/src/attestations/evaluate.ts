@@ -20,6 +20,7 @@ import { functionaryLabel, functionaryMatches } from '../identity.ts';
 import type { FunctionaryRef } from '../identity.ts';
 import { compileRule, evaluateRule, substituteCelParams, substituteParams, unresolvedParams } from '../cel/rules.ts';
 import type { CompiledRule } from '../cel/rules.ts';
+import { explainFalseRule } from '../cel/explain.ts';
 import { createHash } from 'node:crypto';
 import { linkSubject, statementArtifacts } from '../statement.ts';
 import type { LinkLike } from '../statement.ts';
@@ -74,6 +75,8 @@ export interface PredicateRuleEntry {
   error?: string;
   /** The values the rule read, on failure/warning. */
   observed?: Record<string, unknown>;
+  /** What decided a false rule: the compared values (`0.85 >= 0.9`), and which part of an `&&`. */
+  decided?: string;
   /** The rule's ATLAS technique id, when the layout names one. */
   atlas?: string;
 }
@@ -247,10 +250,14 @@ function evaluateClaim(
       re.verdict = 'no-claim';
       re.message = `the claim does not state it (${outcome.error}); allowed by allowIfNoClaim`;
     } else if (outcome.verdict !== 'pass') {
+      const decided = outcome.verdict === 'fail' ? explainFalseRule(rule.source, input) : undefined;
       const what = outcome.verdict === 'error' ? `rule errored: ${outcome.error}` : 'rule is false';
-      re.message = `${attr.debug ? `${attr.debug} (${what})` : what}${attr.atlas ? ` [ATLAS ${attr.atlas}]` : ''}`;
+      // the author's words with the parameters the rule was given ({MIN_ACCURACY} → 0.9)
+      const debug = attr.debug ? substituteParams(attr.debug, opts.params) : undefined;
+      re.message = `${debug ? `${debug} (${what})` : what}${attr.atlas ? ` [ATLAS ${attr.atlas}]` : ''}`;
       if (outcome.error) re.error = outcome.error;
       if (outcome.observed) re.observed = outcome.observed;
+      if (decided) re.decided = decided;
       if (attr.warn) {
         re.verdict = 'warn';
         warnings.push(`step ${step.name}: ${ep.predicateType} by ${functionaryLabel(claim.keyid)}: ${rule.source}: ${re.message}`);
@@ -258,13 +265,19 @@ function evaluateClaim(
         re.verdict = 'fail';
         if (entry.verdict === 'pass') {
           entry.verdict = 'fail';
-          entry.message = `${rule.source}: ${re.message}${re.observed ? ` (saw ${JSON.stringify(re.observed)})` : ''}`;
+          // the values that decided it, not every value the rule read (a predicate can be kilobytes)
+          entry.message = `${rule.source}: ${re.message}${re.observed ? ` (saw ${shortJson(re.observed)})` : ''}${decided ? `; compared: ${decided}` : ''}`;
         }
       }
     }
     entry.rules.push(re);
   }
   return entry;
+}
+
+function shortJson(v: unknown, max = 300): string {
+  const s = JSON.stringify(v) ?? 'undefined';
+  return s.length > max ? `${s.slice(0, max - 3)}...` : s;
 }
 
 /**

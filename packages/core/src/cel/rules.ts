@@ -264,8 +264,7 @@ function celTimestamp(d: Date): unknown {
   return v;
 }
 
-/** Evaluates a compiled rule over one attestation. Never throws. */
-export function evaluateRule(rule: CompiledRule, input: RuleInput): RuleOutcome {
+function bindingsOf(input: RuleInput): Record<string, unknown> {
   const bindings: Record<string, unknown> = {
     subject: input.subject ?? [],
     predicateType: input.predicateType,
@@ -274,6 +273,25 @@ export function evaluateRule(rule: CompiledRule, input: RuleInput): RuleOutcome 
   if (input.now) bindings.now = celTimestamp(input.now);
   bindings.link = input.link ?? null;
   bindings.profile = input.profile ?? null;
+  return bindings;
+}
+
+/**
+ * The value of a CEL expression (a part of a rule) over an attestation, as JSON-able data, or
+ * the error it raised. Never throws. Used to say which part of a failed rule decided it.
+ */
+export function evaluateExpression(source: string, input: RuleInput): { value: unknown } | { error: string } {
+  try {
+    const v = (plan(env(), parse(source)) as unknown as Evaluator)(bindingsOf(input));
+    return isCelError(v) ? { error: v.message } : { value: celToJson(v) };
+  } catch (e) {
+    return { error: (e as Error).message };
+  }
+}
+
+/** Evaluates a compiled rule over one attestation. Never throws. */
+export function evaluateRule(rule: CompiledRule, input: RuleInput): RuleOutcome {
+  const bindings = bindingsOf(input);
   let result: unknown;
   try {
     result = rule.run(bindings);

@@ -144,6 +144,7 @@ class Renderer {
         for (const r of claim.rules) {
           const msg = r.verdict !== 'pass' && r.message ? `  — ${printable(r.message)}` : '';
           out.push(`${indent}            ${st.mark(RULE_MARK[r.verdict])} ${printable(r.rule)}${r.verdict === 'fail' ? st.red(msg) : msg}`);
+          if (r.decided) out.push(`${indent}                compared: ${printable(r.decided)}`);
           for (const [path, value] of Object.entries(r.observed ?? {})) out.push(`${indent}                saw ${printable(path)} = ${shortValue(value, st.verbose)}`);
         }
       }

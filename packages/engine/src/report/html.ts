@@ -119,7 +119,7 @@ function checkRows(c: Check): string {
           parts.push('<table class="rules"><thead><tr><th></th><th>rule</th><th>values it read</th></tr></thead><tbody>');
           for (const a of claim.artifactRules) parts.push(`<tr class="${esc(a.verdict)}"><td>${badge(a.verdict)}</td><td>${esc(a.side)}: <code>${esc(a.rule)}</code>${a.message ? `<div class="msg">${esc(a.message)}</div>` : ''}</td><td></td></tr>`);
           for (const r of claim.rules) {
-            const observed = Object.entries(r.observed ?? {}).map(([k, v]) => `<div><code>${esc(k)}</code> = <code>${value(v)}</code></div>`).join('');
+            const observed = (r.decided ? `<div class="hint">compared: <code>${esc(r.decided)}</code></div>` : '') + Object.entries(r.observed ?? {}).map(([k, v]) => `<div><code>${esc(k)}</code> = <code>${value(v)}</code></div>`).join('');
             parts.push(`<tr class="${esc(r.verdict)}"><td>${badge(r.verdict)}</td><td><code>${esc(r.rule)}</code>${r.verdict !== 'pass' && r.message ? `<div class="msg">${esc(r.message)}</div>` : ''}</td><td>${observed}</td></tr>`);
           }
           parts.push('</tbody></table>');
