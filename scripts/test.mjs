@@ -28,11 +28,12 @@ const peers = [
   ['kubectl', 'Debian package kubernetes-client'],
   ['strace', 'Debian package strace'],
   ['chromium', 'Debian package chromium'],
+  ['skopeo', 'Debian package skopeo'],
 ];
 const missing = peers.filter(([cmd]) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status !== 0);
 if (missing.length) {
   console.error(`The test suite needs: ${missing.map(([c, p]) => `${c} (${p})`).join(', ')}.`);
-  console.error('Install them with: sudo apt-get install -y in-toto buildah docker-registry git openssl kubernetes-client strace chromium  (.ci/run does this)');
+  console.error('Install them with: sudo apt-get install -y in-toto buildah docker-registry git openssl kubernetes-client strace chromium skopeo  (.ci/run does this)');
   process.exit(1);
 }
 const filter = process.argv.slice(2);

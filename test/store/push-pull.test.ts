@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import {
   ANNOTATIONS, ATTESTATION_MEDIA_TYPES, OciRegistryStore, referrersTag, startLocalRegistry, type LocalRegistry,
 } from '../../packages/store/src/index.ts';
-import { custody } from '../helpers/cli.ts';
+import { custody, runCommand } from '../helpers/cli.ts';
 import { makePki, writeHtpasswd } from './fixtures/registry-auth.ts';
 import { stat } from 'node:fs/promises';
 
@@ -205,6 +205,60 @@ describe('custody push / pull through an OCI registry', () => {
       assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
       assert.match(r.stderr, new RegExp(`attestation ${att.descriptor.digest} is named .*refusing a file name that is a path`));
       assert.deepEqual(await readdir(join(dir, `evil-${i}`)), [], 'nothing written, not even the out folder');
+    }
+  });
+
+  it('steps on two machines push as they run (run --push), verify reads the registry; skopeo copy --all to a second registry keeps verify passing', async () => {
+    const image = join(dir, 'image-mm');
+    const mm = await writeImageLayout(image, 'mm');
+    const store = new OciRegistryStore({ registry: registry.url, repository: 'custody/multi' });
+    await store.pushImageLayout(image);
+    const mRepo = `${registry.host}/custody/multi`;
+    // a wrong subject fails before the command runs
+    const wrong = await custody(['run', '--step', 'build', '--key', join(dir, 'alice'), '-d', join(dir, 'nowhere'), '-p', 'out.txt', '--push', mRepo, '--subject', `sha256:${'1'.repeat(64)}`, '--plain-http', '--', 'sh', '-c', 'echo hello > out.txt'], { cwd: join(dir, 'work') });
+    assert.equal(wrong.code, 2);
+    assert.match(wrong.stderr, /^custody: no image sha256:1{64} in .*custody\/multi: push it first/);
+    await assert.rejects(stat(join(dir, 'nowhere')), /ENOENT/);
+    for (const [machine, step, io, cmd] of [
+      ['a', 'build', ['-p', 'out.txt'], ['sh', '-c', 'echo hello > out.txt']],
+      ['b', 'package', ['-m', 'out.txt', '-p', 'out.txt', 'out.tar'], ['tar', 'cf', 'out.tar', 'out.txt']],
+    ] as const) {
+      const work = join(dir, `machine-${machine}-work`);
+      await mkdir(work, { recursive: true });
+      if (machine === 'b') await writeFile(join(work, 'out.txt'), 'hello\n'); // what build made, fetched by machine b
+      const r = await custody(['run', '--step', step, '--key', join(dir, 'alice'), '-d', join(work, 'out'), ...io, '--push', mRepo, '--subject', mm, '--plain-http', '--', ...cmd], { cwd: work });
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stderr, new RegExp(`pushed \\d+ attestation\\(s\\) to ${mRepo}@${mm}`));
+    }
+    const verifyRegistry = (host: string) => custody(['verify', '--layout', join(dir, 'root.layout'), '--layout-key', join(dir, 'owner.pub'), '--registry', `${host}/custody/multi`, '--subject', mm, '--plain-http', '--json']);
+    const v = await verifyRegistry(registry.host);
+    assert.equal(v.code, 0, v.stdout + v.stderr);
+
+    // skopeo (Debian) copies the image and its sha256-<hex> referrers index with every referrer
+    const second = await startLocalRegistry();
+    try {
+      const tls = ['--src-tls-verify=false', '--dest-tls-verify=false'];
+      // the image with --preserve-digests (skopeo would otherwise compress its tar layer: a new digest)
+      for (const [from, to, keep] of [[`@${mm}`, ':mm', ['--preserve-digests']], [`:${referrersTag(mm)}`, `:${referrersTag(mm)}`, []]] as const) {
+        const c = await runCommand('skopeo', ['copy', '--all', ...keep, ...tls, `docker://${mRepo}${from}`, `docker://${second.host}/custody/multi${to}`]);
+        assert.equal(c.code, 0, c.stderr);
+      }
+      const copied = await verifyRegistry(second.host);
+      assert.equal(copied.code, 0, copied.stdout + copied.stderr);
+      assert.equal(JSON.parse(copied.stdout).verdict, 'pass');
+      // and an empty copy (the image alone) fails: the attestations are what the verdict rests on
+      const bare = await startLocalRegistry();
+      try {
+        const c = await runCommand('skopeo', ['copy', '--all', '--preserve-digests', ...tls, `docker://${mRepo}@${mm}`, `docker://${bare.host}/custody/multi:mm`]);
+        assert.equal(c.code, 0, c.stderr);
+        const none = await verifyRegistry(bare.host);
+        assert.equal(none.code, 1, none.stdout + none.stderr);
+        assert.equal(JSON.parse(none.stdout).failure.code, 'LINK_NOT_FOUND');
+      } finally {
+        await bare.stop();
+      }
+    } finally {
+      await second.stop();
     }
   });
 

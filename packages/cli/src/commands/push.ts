@@ -62,6 +62,34 @@ export function registryOptions(y: Argv): Argv {
     .option('registry', { type: 'string', demandOption: true, describe: 'HOST[:PORT]/REPO of the OCI registry repository (no default registry); credentials as docker finds them ($DOCKER_CONFIG/config.json)' }));
 }
 
+/**
+ * For `run --push` / `pipeline run --store oci://`: the registry repository and the image the
+ * attestations attach to, checked BEFORE any work is done (a wrong registry or subject must not
+ * cost a training run).
+ */
+export async function openPushTarget(target: unknown, subject: unknown, args: RegistryArgs, what = '--push') {
+  const { CustodyError } = await import('@custody/core/errors');
+  if (typeof subject !== 'string' || !SUBJECT_DIGEST.test(subject)) throw new CustodyError('USAGE', `${what} needs --subject sha256:HEX: the image the attestations attach to`);
+  const ref = await parseRegistryRef(target, args, what);
+  const store = await openRegistryStore(ref);
+  const m = await store.client.getManifest(ref.repository, subject);
+  if (!m) throw new CustodyError('REGISTRY_ERROR', `no image ${subject} in ${ref.host}/${ref.repository}: push it first (custody push --image-layout DIR)`);
+  return { store, subject: m.descriptor, where: `${ref.host}/${ref.repository}` };
+}
+
+/** Pushes attestation files (paths) as one set attached to subject; prints one line. */
+export async function pushAttestationFiles(target: Awaited<ReturnType<typeof openPushTarget>>, paths: string[], log: (line: string) => void): Promise<void> {
+  const [{ readFile }, { basename }, store_] = await Promise.all([import('node:fs/promises'), import('node:path'), import('@custody/store')]);
+  const created = new Date().toISOString();
+  const files = await Promise.all(paths.filter((p) => store_.isAttestationFileName(basename(p))).map(async (p) => {
+    const input = store_.attestationInput(basename(p), await readFile(p), p);
+    return { ...input, annotations: { ...input.annotations, [store_.ANNOTATIONS.created]: created } };
+  }));
+  if (files.length === 0) return;
+  await target.store.pushAttestations(target.subject, files);
+  log(`custody: pushed ${files.length} attestation(s) to ${target.where}@${target.subject.digest}`);
+}
+
 export const SUBJECT_DIGEST = /^sha256:[0-9a-f]{64}$/;
 
 interface Args extends RegistryArgs {

@@ -141,6 +141,11 @@ interface RunArgs extends StepArgs, Partial<Record<'keyless' | 'tlog', boolean>>
   noCommand?: boolean;
   _: (string | number)[];
   '--'?: (string | number)[];
+  push?: string;
+  subject?: string;
+  'plain-http'?: boolean;
+  'ca-file'?: string;
+  'registry-timeout'?: number;
 }
 
 export const runCommand: CommandModule<object, RunArgs> = {
@@ -163,6 +168,11 @@ export const runCommand: CommandModule<object, RunArgs> = {
       .option('tlog', { type: 'boolean', describe: 'write a Rekor entry (default; --tlog false skips it and then needs --tsa-url)' })
       .option('signing-timeout', { type: 'number', describe: 'timeout of each request to Fulcio, Rekor or the TSA, in seconds (default 30)' })
       .option('rekor-entry-type', { choices: ['dsse', 'intoto'] as const, hidden: true, describe: 'Rekor entry kind for DSSE bundles (intoto: test logs)' })
+      .option('push', { type: 'string', describe: 'also push the step\'s link and attestations to this OCI registry repository, HOST[:PORT]/REPO, attached to --subject (credentials as docker finds them)' })
+      .option('subject', { type: 'string', describe: 'with --push: sha256:HEX of the image (already in the repository) the attestations attach to' })
+      .option('plain-http', { type: 'boolean', default: false, describe: 'with --push: plain HTTP instead of HTTPS (loopback registries only)' })
+      .option('ca-file', { type: 'string', describe: 'with --push: PEM file of CA certificates to trust for the registry' })
+      .option('registry-timeout', { type: 'number', describe: 'with --push: seconds one registry request may take (default 30)' })
       .example('custody run -n train -k alice.pem -m data -p model -- python train.py', '') as unknown as Argv<RunArgs>,
   handler: async (argv) => {
     const { CustodyError } = await import('@custody/core/errors');
@@ -180,6 +190,9 @@ export const runCommand: CommandModule<object, RunArgs> = {
       if (!existsSync(resolve(base, m))) throw new CustodyError('FILE_NOT_FOUND', 'material path does not exist', { file: m });
     }
     const keyless = argv.keyless === true;
+    if (argv.subject !== undefined && argv.push === undefined) throw new CustodyError('USAGE', '--subject is for --push REGISTRY/REPO');
+    // the registry and the image are checked before the command runs
+    const pushTarget = argv.push !== undefined ? await (await import('./push.ts')).openPushTarget(argv.push, argv.subject, argv) : undefined;
     const prepared = await prepareStep(argv, { plugins: true, keyless });
     const { runStep } = await import('@custody/engine/lifecycle');
     // the format picks the writer in the engine; keyless brings its own signer
@@ -211,6 +224,13 @@ export const runCommand: CommandModule<object, RunArgs> = {
       progress: prepared.progress,
     });
     reportWritten(argv.step, result.written);
+    if (pushTarget) {
+      try {
+        await (await import('./push.ts')).pushAttestationFiles(pushTarget, result.written, (l) => process.stderr.write(`${l}\n`));
+      } finally {
+        pushTarget.store.close();
+      }
+    }
     setExitCode(result.exitCode);
   },
 };
