@@ -5,9 +5,12 @@
  * verifier's folder is left untouched. Inspections of one verification share that copy and
  * run in layout order, as they share the working folder in the reference.
  */
-import { cp, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { mkdirSync, rmSync } from 'node:fs';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { onSignalCleanup } from '@custody/store/cleanup';
+import { copyWorkFolder, runInGroup, signalExitCode } from './workcopy.ts';
 import { CustodyError } from '@custody/core';
 import type { InspectionBody, InspectionResult, InspectionRunner, LinkSource } from '@custody/core';
 import { recordArtifacts } from '../hashing/artifacts.ts';
@@ -59,12 +62,28 @@ export function createInspectionRunner(opts: InspectionRunnerOptions = {}): Disp
   const timeout = opts.timeoutMs ?? 300_000;
   let tmp: string | undefined;
   let copy: string | undefined;
+  let group: number | undefined;
+  // SIGINT/SIGTERM while verifying: the inspection's group is killed and the copy removed (it
+  // holds whatever the folder holds, private keys included).
+  let unregister: (() => void) | undefined;
   const ensureCopy = async (): Promise<string> => {
     if (copy) return copy;
     tmp = await mkdtemp(join(tmpdir(), 'custody-inspect-'));
+    const made = tmp;
+    unregister = onSignalCleanup(() => {
+      if (group !== undefined) {
+        try {
+          process.kill(-group, 'SIGKILL');
+        } catch {
+          // gone
+        }
+      }
+      rmSync(made, { recursive: true, force: true });
+    });
     const dest = join(tmp, 'work');
-    // Symlinks are copied as links (absolute ones keep pointing where they did; recording follows them).
-    await cp(workdir, dest, { recursive: true, verbatimSymlinks: true });
+    // $TMPDIR may be inside the folder: the private folder is then not copied into itself
+    copyWorkFolder(workdir, dest, [tmp]);
+    mkdirSync(join(tmp, 'tmp'), { mode: 0o700 });
     copy = dest;
     return dest;
   };
@@ -80,19 +99,22 @@ export function createInspectionRunner(opts: InspectionRunnerOptions = {}): Disp
       exitCode = -1;
       stderr = 'inspection has no command';
     } else {
-      const { execa } = await import('execa'); // only layouts with inspections need it
-      const r = await execa(inspection.run[0], inspection.run.slice(1), {
-        cwd, reject: false, timeout, stdin: 'ignore', all: false, stripFinalNewline: false, encoding: 'utf8',
+      const tmpDir = join(tmp!, 'tmp');
+      const r = await runInGroup(inspection.run[0], inspection.run.slice(1), {
+        cwd, timeoutMs: timeout, env: { ...process.env, TMPDIR: tmpDir, TMP: tmpDir, TEMP: tmpDir }, track: (g) => { group = g; },
       });
-      stdout = String(r.stdout ?? '');
-      stderr = String(r.stderr ?? '');
+      stdout = r.stdout;
+      stderr = r.stderr;
       if (r.timedOut) {
         exitCode = 124;
         stderr += `\ncustody: inspection ${inspection.name} timed out after ${timeout / 1000} s`;
+      } else if (r.spawnError) {
+        // Not started (command not found, not executable).
+        exitCode = r.spawnError.code === 'ENOENT' ? 127 : 126;
+        stderr += `\ncustody: inspection ${inspection.name}: cannot run ${inspection.run[0]}: ${r.spawnError.code ?? r.spawnError.message}`;
       } else if (r.exitCode === undefined) {
-        // Not started (command not found) or killed by a signal.
-        exitCode = (r as { code?: string }).code === 'ENOENT' ? 127 : 128;
-        stderr += `\n${r.message ?? ''}`;
+        exitCode = signalExitCode(r.signal);
+        stderr += `\ncustody: inspection ${inspection.name} was killed by ${r.signal}`;
       } else {
         exitCode = r.exitCode;
       }
@@ -104,6 +126,8 @@ export function createInspectionRunner(opts: InspectionRunnerOptions = {}): Disp
     run,
     get copyDir() { return copy; },
     async dispose() {
+      unregister?.();
+      unregister = undefined;
       if (tmp) await rm(tmp, { recursive: true, force: true });
     },
   };
