@@ -32,6 +32,7 @@ const listCommand: CommandModule<object, ListArgs> = {
         predicateTypes: loaded.plugin.predicateTypes ?? Object.keys(loaded.plugin.schemas ?? {}),
         description: loaded.plugin.description ?? '',
         options: Object.keys(loaded.plugin.cliOptions ?? {}),
+        optionSpecs: loaded.plugin.cliOptions ?? {},
       });
     }
     if (argv.json) {
@@ -43,9 +44,18 @@ const listCommand: CommandModule<object, ListArgs> = {
       process.stdout.write(`${r.enabled ? '*' : ' '} ${r.name}  [${r.source}]  phases: ${r.phases.join(', ')}\n`);
       if (r.description) process.stdout.write(`    ${r.description}\n`);
       for (const t of r.predicateTypes) process.stdout.write(`    predicate: ${t}\n`);
-      if (r.options.length) process.stdout.write(`    options: ${r.options.map((o) => `--${o}`).join(' ')}\n`);
+      if (r.options.length) {
+        // every option with what it means: `custody evidence NAME --OPT`, `custody run --plugin-option NAME.OPT=VALUE`
+        process.stdout.write('    options:\n');
+        const width = Math.max(...r.options.map((o) => o.length + (r.optionSpecs[o].type === 'boolean' ? 0 : r.optionSpecs[o].type.length + 1)));
+        for (const o of r.options) {
+          const spec = r.optionSpecs[o];
+          const left = spec.type === 'boolean' ? o : `${o}=${spec.type}`;
+          process.stdout.write(`      ${left.padEnd(width)}  ${spec.describe}\n`);
+        }
+      }
     }
-    process.stdout.write('(* = runs on custody run)\n');
+    process.stdout.write('(* = runs on custody run; set an option with custody run --plugin-option NAME.OPTION=VALUE)\n');
   },
 };
 

@@ -24,6 +24,7 @@ export function outputOptions(y: Argv): Argv {
         + 'dsse: DSSE .link + DSSE *.att.json (in-toto 1.4); sigstore: the link too, as a Statement in a Sigstore bundle (*.link.sigstore.json)',
     })
     .option('plugin', { type: 'array', string: true, describe: 'evidence plugins to run (replaces the configured list)' })
+    .option('plugin-option', { type: 'array', string: true, nargs: 1, describe: 'PLUGIN.OPTION=VALUE for a plugin this step runs (e.g. model.dir=model); wins over config and layout (custody plugins list shows the options)' })
     .option('no-attest', { type: 'boolean', describe: 'write the link only, run no evidence plugins' })
     .option('layout', { type: 'string', describe: 'layout (signed, or its YAML/JSON source) whose step --step names: its `plugins` (and their options) are run' })
     .option('layout-step', { type: 'string', hidden: true, describe: 'JSON of the layout step (orchestrators)' });
@@ -41,6 +42,7 @@ export interface StepArgs {
   outDir?: string;
   format?: import('@custody/engine/formats').OutputFormat;
   plugin?: string[];
+  pluginOption?: string[];
   noAttest?: boolean;
   layoutStep?: string;
   layout?: string;
@@ -48,6 +50,39 @@ export interface StepArgs {
 
 type KeySigner = import('@custody/sign').Signer;
 type Prepared = Awaited<ReturnType<typeof prepareStepImpl>>;
+
+/**
+ * `--plugin-option model.dir=model`: an option of a plugin the step runs, typed as the plugin
+ * declares it (cliOptions). An unknown plugin or option is bad input naming the valid ones.
+ */
+function applyPluginOptions<P extends { plugin: { name: string; cliOptions?: Record<string, { type: string }> }; options?: unknown }>(
+  plugins: P[], pairs: string[], Err: typeof import('@custody/core/errors').CustodyError,
+): P[] {
+  const out = plugins.map((p) => ({ ...p, options: { ...((p.options ?? {}) as Record<string, unknown>) } }));
+  for (const pair of pairs) {
+    const m = /^([^.=]+)\.([^=]+)=(.*)$/s.exec(pair);
+    if (!m) throw new Err('USAGE', `--plugin-option ${JSON.stringify(pair)}: expected PLUGIN.OPTION=VALUE (e.g. model.dir=model)`);
+    const [, name, key, raw] = m;
+    const target = out.find((p) => p.plugin.name === name);
+    if (!target) throw new Err('USAGE', `--plugin-option ${pair}: this step runs no plugin '${name}' (it runs: ${out.map((p) => p.plugin.name).join(', ') || 'none'})`);
+    const declared = target.plugin.cliOptions ?? {};
+    const spec = Object.prototype.hasOwnProperty.call(declared, key) ? declared[key] : undefined;
+    if (!spec) throw new Err('USAGE', `--plugin-option ${pair}: plugin '${name}' has no option ${key}${Object.keys(declared).length ? ` (options: ${Object.keys(declared).join(', ')})` : ''}`);
+    const opts = target.options as Record<string, unknown>;
+    if (spec.type === 'number') {
+      const n = Number(raw);
+      if (raw.trim() === '' || !Number.isFinite(n)) throw new Err('USAGE', `--plugin-option ${pair}: ${key} must be a number`);
+      opts[key] = n;
+    } else if (spec.type === 'boolean') {
+      if (raw !== 'true' && raw !== 'false') throw new Err('USAGE', `--plugin-option ${pair}: ${key} must be true or false`);
+      opts[key] = raw === 'true';
+    } else if (spec.type === 'array') {
+      // repeated: the values add up
+      opts[key] = [...(Array.isArray(opts[key]) && pairs.indexOf(pair) > pairs.findIndex((x) => x.startsWith(`${name}.${key}=`)) ? (opts[key] as unknown[]) : []), raw];
+    } else opts[key] = raw;
+  }
+  return out as P[];
+}
 
 /** Loads config, signer and plugins for a step; everything that can fail does so before any command runs. */
 export async function prepareStep(argv: StepArgs, opts: { plugins: boolean }): Promise<Prepared & { signer: KeySigner }>;
@@ -103,6 +138,7 @@ async function prepareStepImpl(argv: StepArgs, opts: { plugins: boolean; keyless
     for (const s of specs) s.options ??= configured.find((c) => c.use === s.use)?.options;
     plugins = await Promise.all(specs.map((s) => engine.loadPlugin(s, { registry: builtinPlugins, baseDir: argv.plugin?.length ? cwd : baseDir })));
   }
+  if (argv.pluginOption?.length) plugins = applyPluginOptions(plugins, argv.pluginOption.map(String), CustodyError);
   const verbose = argv.verbose === true;
   const logger = {
     info: (m: string) => verbose && process.stderr.write(`custody: ${m}\n`),
