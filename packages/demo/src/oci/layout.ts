@@ -3,7 +3,7 @@
 // fixed `created`), so the same files give the same manifest digest. The reader checks every
 // descriptor against its blob (size and sha256) before anything is trusted.
 import { gunzipSync, gzipSync } from 'node:zlib';
-import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { CustodyError } from '@custody/core';
 import { writeFileAtomic } from '@custody/store/atomic';
@@ -318,16 +318,34 @@ export async function listImageFiles(layoutDir: string, opts: { ref?: string } =
   return { manifestDigest: image.manifestDigest, files };
 }
 
-/** Writes the image's regular files under outDir (for an inspection that records them as products). */
+/**
+ * Writes the image's regular files under outDir (for an inspection that records them as
+ * products). Nothing lands outside outDir: an entry path with `..` is refused, and every folder
+ * on the way is checked with lstat and created one level at a time, so a symlink planted in
+ * outDir (or a file where a folder should be) is refused, never followed. The file itself is
+ * renamed into place, which replaces a link rather than writing through it.
+ */
 export async function extractImageFiles(layoutDir: string, outDir: string, opts: { ref?: string } = {}): Promise<string[]> {
   const image = await loadImageLayout(layoutDir, opts);
   const written: string[] = [];
+  await mkdir(outDir, { recursive: true });
   for (const e of imageFilesystem(image).values()) {
     if (e.type !== 'file' || !e.data) continue;
-    const target = join(outDir, e.path);
-    await mkdir(dirname(target), { recursive: true });
-    await writeFileAtomic(target, e.data, e.mode & 0o777);
-    written.push(e.path);
+    const parts = e.path.split('/').filter((x) => x !== '' && x !== '.');
+    if (parts.length === 0 || parts.includes('..') || e.path.includes('\0')) {
+      throw new CustodyError('OCI_LAYOUT_INVALID', `image entry ${JSON.stringify(e.path)} would be written outside ${outDir}`, { file: layoutDir });
+    }
+    let dir = outDir;
+    for (const part of parts.slice(0, -1)) {
+      dir = join(dir, part);
+      const st = await lstat(dir).catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? undefined : Promise.reject(err)));
+      if (st === undefined) await mkdir(dir);
+      else if (!st.isDirectory()) {
+        throw new CustodyError('OCI_LAYOUT_INVALID', `cannot extract ${e.path}: ${dir} is ${st.isSymbolicLink() ? 'a symlink' : 'not a folder'}; refusing to write through it`, { file: layoutDir });
+      }
+    }
+    await writeFileAtomic(join(dir, parts[parts.length - 1]), e.data, e.mode & 0o777);
+    written.push(parts.join('/'));
   }
   return written;
 }
