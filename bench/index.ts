@@ -2,12 +2,14 @@
 import { benchHash } from './hash.ts';
 import { benchVerify } from './verify.ts';
 import { benchAdmission } from './admission.ts';
+import { benchTrace } from './trace.ts';
 
 // Add a benchmark: export an async function from bench/<name>.ts and list it here.
 const benches: { name: string; run: () => Promise<unknown> }[] = [
   { name: 'hash', run: benchHash },
   { name: 'verify', run: () => benchVerify() },
   { name: 'admission', run: async () => { if (!(await benchAdmission())) process.exitCode = 1; } },
+  { name: 'trace', run: () => benchTrace() },
 ];
 
 const only = process.argv.slice(2);

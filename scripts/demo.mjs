@@ -73,6 +73,8 @@ export async function setupDemo(dir, { hubLicense, echo = false } = {}) {
     HUB_URL: hub.url,
     MODEL_REVISION: hub.revision,
     BASE_MODEL_SHA256: createHash('sha256').update(weights).digest('hex'),
+    // where custody-demo and its dependencies are installed: the traced steps read their program there
+    TOOLS_DIR: REPO_ROOT.endsWith('/') ? REPO_ROOT : `${REPO_ROOT}/`,
   };
   copyFileSync(LAYOUT_SOURCE, join(dir, 'ml-pipeline.yaml'));
   await must(custody(['layout', 'sign', 'ml-pipeline.yaml', '--key', 'keys/owner', '--format', 'dsse', '-o', 'root.layout'], { cwd: dir, echo }), 'layout sign');

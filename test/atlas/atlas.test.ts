@@ -211,7 +211,8 @@ describe('fairness gate: bias above threshold', () => {
     const dir = await copyTemplate(t, 'biased-model');
     // The ML engineer's training run (their own key) ships a model whose predictions are
     // biased by age; bias-test then measures it honestly.
-    await writeFile(join(dir, 'biased-train.mjs'), `import { execFileSync } from 'node:child_process';
+    // (in the pipeline folder: the traced train step may read only its materials and its tools)
+    await writeFile(join(dir, 'work', 'biased-train.mjs'), `import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 execFileSync('custody-demo', ${JSON.stringify(TRAIN.slice(1))}, { stdio: 'inherit' });
 const [head, ...rows] = readFileSync('model/predictions.csv', 'utf8').trim().split('\\n');
@@ -220,7 +221,7 @@ const age = cols.indexOf('age'), prediction = cols.indexOf('prediction');
 writeFileSync('model/predictions.csv', [head, ...rows.map((r) => { const c = r.split(','); if (Number(c[age]) <= 25) c[prediction] = '0'; return c.join(','); })].join('\\n') + '\\n');
 `);
     await resetSteps(dir, ['train', 'bias-test', 'build-image'], ['model', 'image', 'vulndb']);
-    const r = await runStepByHand(dir, 'train', '../keys/ml-engineer', ['node', '../biased-train.mjs']);
+    const r = await runStepByHand(dir, 'train', '../keys/ml-engineer', ['node', 'biased-train.mjs']);
     assert.equal(r.code, 0, r.stderr);
     const rest = await runDemoPipeline(dir, t.params, ['--from', 'bias-test', '--json'], { cwd: dir, env: demoEnv() });
     const result = pipelineJson(rest);

@@ -4,8 +4,8 @@ import assert from 'node:assert/strict';
 import { cp, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { evaluateAttestationSteps, parseSignedFile, parseStatement, publicKeyFromSslib, verifySignedFile } from '../../packages/core/src/index.ts';
-import type { AttestationStepPolicy, AttestationStepsReport, VerifiedClaim } from '../../packages/core/src/index.ts';
+import { evaluateAttestationSteps, normalizeLink, parseSignedFile, parseStatement, publicKeyFromSslib, verifySignedFile } from '../../packages/core/src/index.ts';
+import type { AttestationStepPolicy, AttestationStepsReport, LinkBody, VerifiedClaim } from '../../packages/core/src/index.ts';
 import { verifyAttestationBundle } from '../../packages/sign/src/index.ts';
 import { custody, demoEnv, runDemoPipeline, setupDemo, verifyDemo } from '../../scripts/demo.mjs';
 import type { DemoHub, DemoParams, ExecResult, VerifyReport } from '../../scripts/demo.mjs';
@@ -139,7 +139,18 @@ export async function evaluatePredicates(dir: string, params: Record<string, str
     }
     if (statement) (claims[step] ??= []).push({ step, keyid, statement, source: name });
   }
-  return evaluateAttestationSteps(body, claims, { params, now: new Date() });
+  // the steps' signed links: run-level evidence (the trace) is compared with its own step's link
+  const links: Record<string, { keyid: string; link: LinkBody }[]> = {};
+  for (const name of await readdir(join(dir, 'attestations'))) {
+    if (!name.endsWith('.link')) continue;
+    const [step, keyid8] = name.split('.');
+    const keyid = Object.keys(body.keys).find((k) => k.startsWith(keyid8));
+    if (!keyid) continue;
+    const signed = parseSignedFile(await readFile(join(dir, 'attestations', name), 'utf8'), name);
+    if (!verifySignedFile(signed, publicKeyFromSslib(body.keys[keyid]))) continue;
+    (links[step] ??= []).push({ keyid, link: normalizeLink(signed.body, name) });
+  }
+  return evaluateAttestationSteps(body, claims, { params, now: new Date(), links });
 }
 
 /** The layout's predicate rules, evaluated directly, fail at `step` with a message like `message`. */

@@ -25,6 +25,8 @@ const predicate = {
       access('/home/u/.aws/credentials', ['read']),
       access('/opt/link', ['read'], undefined, ['/srv/ci/.ssh/id_ed25519']),
       access('/tmp/out.bin', ['create', 'write']),
+      { name: '/w/model/w.bin.tmp-1', annotations: { modes: ['create', 'write', 'rename'], workspacePath: 'model/w.bin.tmp-1', renamedTo: ['/w/model/w.bin'], digests: {} } },
+      { name: '/w/model/x.tmp', annotations: { modes: ['create', 'write', 'rename'], workspacePath: 'model/x.tmp', renamedTo: ['/w/elsewhere.bin'], digests: {} } },
     ],
     summarized: [],
     dns: [{ name: 'example.com', servers: [] }],
@@ -40,7 +42,7 @@ test('trace helpers name every offender', () => {
   assert.deepEqual(h.traceReadsOutside(predicate, ['/etc/']), ['/home/u/.aws/credentials', '/opt/link']);
   assert.deepEqual(h.traceWritesOutside(predicate, []), ['/tmp/out.bin']);
   assert.deepEqual(h.traceUndeclaredReads(predicate, link), ['secret.csv']);
-  assert.deepEqual(h.traceUndeclaredWrites(predicate, link), ['scratch.txt', 'tmp.bin']);
+  assert.deepEqual(h.traceUndeclaredWrites(predicate, link), ['model/x.tmp', 'scratch.txt', 'tmp.bin'], 'an atomic write onto a product is that product');
   assert.deepEqual(h.traceWritesToMaterials(predicate, link), ['data/x.csv']);
   assert.deepEqual(h.traceCredentialReads(predicate), ['/home/u/.aws/credentials', '/srv/ci/.ssh/id_ed25519']);
   assert.deepEqual(h.traceNetwork(predicate), ['connect tcp 127.0.0.1:8080', 'connect tcp [::1]:443', 'connect unix:/run/docker.sock', 'dns example.com']);

@@ -10,11 +10,11 @@ import { createHash } from 'node:crypto';
 import { accessSync, constants as fsConstants, closeSync, fstatSync, mkdtempSync, openSync, readFileSync, readSync, realpathSync, rmSync, statSync } from 'node:fs';
 import { constants as osConstants, hostname, tmpdir } from 'node:os';
 import { delimiter, join, posix, resolve } from 'node:path';
-import { CustodyError } from '@custody/core';
+import { CustodyError, isCredentialPath, tracePathMatches } from '@custody/core';
 import { definePlugin, type StepContext } from '@custody/engine';
 import schema from '../schemas/runtime-trace.schema.json' with { type: 'json' };
 import { parseStraceLog, type TraceLog } from './parse.ts';
-import { RUNTIME_TRACE_PREDICATE_TYPE, SUMMARIZED_PREFIXES, summarizeTrace, type FileFacts } from './summarize.ts';
+import { PSEUDO_PREFIXES, RUNTIME_TRACE_PREDICATE_TYPE, SUMMARIZED_PREFIXES, summarizeTrace, type FileFacts } from './summarize.ts';
 
 export { RUNTIME_TRACE_PREDICATE_TYPE, STRACE_MONITOR_TYPE, summarizeTrace, SUMMARIZED_PREFIXES } from './summarize.ts';
 export { parseStraceLog } from './parse.ts';
@@ -149,6 +149,7 @@ export default definePlugin({
   cliOptions: {
     strace: { type: 'string', describe: 'the strace binary (default: strace on PATH)' },
     ignore: { type: 'array', describe: 'path prefixes left out of the trace (listed in the attested policy)' },
+    summarize: { type: 'array', describe: 'folders (patterns ending in /, * within a segment) whose accesses are counted, not listed, in any mode' },
   },
   apply(hooks) {
     let run: RunState | undefined;
@@ -208,12 +209,17 @@ export default definePlugin({
       const workdir = realWorkdir(ctx);
       const ignore = stringList(ctx.options.ignore, 'ignore').map((p) => posix.normalize(resolve(workdir, p)));
       const log = run.log;
+      const summarize = stringList(ctx.options.summarize, 'summarize');
+      for (const p of summarize) if (!p.startsWith('/') || !p.endsWith('/')) throw new CustodyError('CONFIG_INVALID', `trace option summarize: ${JSON.stringify(p)} must be an absolute folder pattern ending in /`);
       if (ignore.length) log.files = log.files.filter((f) => !ignore.some((p) => f.path === p || f.path.startsWith(p.endsWith('/') ? p : `${p}/`)));
       ctx.emit({
         predicateType: RUNTIME_TRACE_PREDICATE_TYPE,
         subjectIsLink: true,
         predicate: summarizeTrace(log, factsFor(ctx, workdir), {
           workdir,
+          summarize,
+          isCredential: isCredentialPath,
+          matches: tracePathMatches,
           tracer: { name: 'strace', version: run.tracer.version },
           policy: {
             command: [posix.basename(run.tracer.path), ...run.argv.map((a) => (a === run!.logPath ? '<private temp file>' : a.startsWith('trace=') ? 'trace=<syscalls>' : a)), '--', '<command>'],
@@ -221,7 +227,8 @@ export default definePlugin({
             followForks: true,
             kernelFilter: run.tracer.seccompBpf ? 'seccomp-bpf' : 'none',
             stringLimit: STRING_LIMIT,
-            summarizedPrefixes: SUMMARIZED_PREFIXES,
+            summarizedPrefixes: [...SUMMARIZED_PREFIXES, '<folder>/node_modules/', '<folder>/site-packages/', '<folder>/dist-packages/'],
+            summarizedInAnyMode: [...PSEUDO_PREFIXES, ...summarize],
             ignoredPaths: ignore,
             notRecorded: ['directory listings (open with O_DIRECTORY)', 'stat/access without open', 'data sent except DNS questions'],
             digests: 'sha256: start = the step materials (hashed before the command ran), end = after the command ended',

@@ -6,7 +6,7 @@
  * resumed, a process whose end strace never reported.
  */
 import { posix } from 'node:path';
-import { fdArg, numArg, readQuoted, splitArgs, stringArg, stringArray, unescapeBytes } from './strace-text.ts';
+import { annotationEnd, fdArg, numArg, readQuoted, splitArgs, stringArg, stringArray, unescapeBytes } from './strace-text.ts';
 
 export type FileMode = 'read' | 'write' | 'create' | 'truncate' | 'delete' | 'rename' | 'chmod' | 'exec' | 'mmap' | 'mmap-exec';
 
@@ -78,6 +78,7 @@ const O_CREAT = 0o100;
 const O_EXCL = 0o200;
 const O_TRUNC = 0o1000;
 const O_DIRECTORY = 0o200000;
+const O_PATH = 0o10000000;
 const CLONE_THREAD = 0x10000;
 const AT_FDCWD = -100;
 const PROT_EXEC = 0x4;
@@ -102,11 +103,7 @@ function splitReturn(rest: string): { call: string; ret: string } | undefined {
   for (let i = 0; i < rest.length; i++) {
     const c = rest[i];
     if (c === '"') i = readQuoted(rest, i).end - 1;
-    else if (c === '<' && /[0-9\]]/.test(rest[i - 1] ?? '')) {
-      let j = i + 1;
-      while (j < rest.length && rest[j] !== '>') j += rest[j] === '\\' ? 2 : 1;
-      i = j;
-    } else if (c === '(' || c === '[' || c === '{') depth++;
+    else if (c === '<' && /[0-9\]]/.test(rest[i - 1] ?? '')) i = annotationEnd(rest, i); else if (c === '(' || c === '[' || c === '{') depth++;
     else if (c === ')' || c === ']' || c === '}') depth--;
     else if (depth === 0 && rest.startsWith(' = ', i)) last = i;
   }
@@ -311,7 +308,7 @@ export function parseStraceLog(text: string, rootCwd: string): TraceLog {
         const [dirFd, pathArg, flagsArg] = c.name === 'open' ? [undefined, a[0], a[1]] : c.name === 'creat' ? [undefined, a[0], '0x241'] : [a[0], a[1], a[2]];
         const flags = c.name === 'openat2' ? numArg(/flags=(0x[0-9a-f]+|\d+)/.exec(flagsArg ?? '')?.[1] ?? '0') ?? 0 : numArg(flagsArg ?? '0') ?? 0;
         const acc = flags & O_ACCMODE;
-        if ((flags & O_DIRECTORY) !== 0) return; // directory listings: not file contents
+        if ((flags & (O_DIRECTORY | O_PATH)) !== 0) return; // directory listings and O_PATH handles: no file contents
         if (acc === 0 || acc === 2) file(c, p, 'read', dirFd, pathArg);
         if (acc === 1 || acc === 2) file(c, p, 'write', dirFd, pathArg);
         if ((flags & O_CREAT) !== 0) file(c, p, 'create', dirFd, pathArg, (flags & O_EXCL) === 0 ? { mayExist: true } : {});

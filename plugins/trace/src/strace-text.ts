@@ -50,6 +50,23 @@ export function readQuoted(s: string, i: number): { text: string; raw: string; t
   return { text: unescapeC(raw), raw, truncated, end };
 }
 
+/** Index of the '>' closing the annotation that opens at `s[i] === '<'` (nested <char M:N> included). */
+export function annotationEnd(s: string, i: number): number {
+  let depth = 0;
+  for (let j = i; j < s.length; j++) {
+    const c = s[j];
+    if (c === '\\') { j++; continue; }
+    if (c === '<') depth++;
+    else if (c === '>' && --depth === 0) return j;
+  }
+  return s.length;
+}
+
+/** An fd annotation's path without the device suffix strace adds (`/dev/null<char 1:3>`). */
+export function annotationPath(raw: string): string {
+  return unescapeC(raw.replace(/<(?:char|block) \d+:\d+>$/, ''));
+}
+
 /**
  * Splits a syscall's argument text at top-level commas (outside quotes, brackets, braces,
  * parentheses and fd annotations `<…>`; `>` inside an annotation is escaped as `\76`).
@@ -63,10 +80,8 @@ export function splitArgs(s: string): string[] {
     if (c === '"') {
       i = readQuoted(s, i).end - 1;
     } else if (c === '<' && /[0-9\]]/.test(s[i - 1] ?? '')) {
-      // fd annotation after a number: skip to the unescaped '>'
-      let j = i + 1;
-      while (j < s.length && s[j] !== '>') j += s[j] === '\\' ? 2 : 1;
-      i = j;
+      // fd annotation after a number: skip to its unescaped '>' (devices nest: </dev/null<char 1:3>>)
+      i = annotationEnd(s, i);
     } else if (c === '[' || c === '{' || c === '(') depth++;
     else if (c === ']' || c === '}' || c === ')') depth--;
     else if (c === '/' && s[i + 1] === '*') {
@@ -86,7 +101,7 @@ export function splitArgs(s: string): string[] {
 export function fdArg(a: string): { fd: number; path?: string } | undefined {
   const m = /^(-?\d+)(?:<([\s\S]*)>)?$/.exec(a.trim());
   if (!m) return undefined;
-  return { fd: Number(m[1]), ...(m[2] !== undefined ? { path: unescapeC(m[2]) } : {}) };
+  return { fd: Number(m[1]), ...(m[2] !== undefined ? { path: annotationPath(m[2]) } : {}) };
 }
 
 /** A quoted string argument, decoded; undefined when the argument is not a string (NULL, an address). */

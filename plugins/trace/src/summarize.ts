@@ -14,9 +14,14 @@ export const STRACE_MONITOR_TYPE = 'https://custody.dev/monitor/strace/v0.1';
  * Reads (and executable maps) under these prefixes are counted, not listed: shared libraries,
  * locale files, /proc and /sys. Any other mode there (a write, an exec) is listed as usual.
  */
-export const SUMMARIZED_PREFIXES = ['/usr/lib/', '/usr/lib64/', '/lib/', '/lib64/', '/usr/share/', '/usr/local/lib/', '/proc/', '/sys/', '/dev/', '/etc/ld.so.cache', '/etc/localtime', '/usr/lib/locale/'];
-/** Character devices and pseudo files: any mode is summarized (writing /dev/null is no finding). */
-export const PSEUDO_PREFIXES = ['/proc/', '/sys/', '/dev/'];
+export const SUMMARIZED_PREFIXES = ['/usr/lib/', '/usr/lib64/', '/lib/', '/lib64/', '/usr/share/', '/usr/local/lib/', '/proc/', '/sys/', '/dev/', '/etc/ld.so.cache', '/etc/localtime'];
+/** Pseudo files: any mode is summarized (writing /dev/null or /proc/self/… is no file access). */
+export const PSEUDO_PREFIXES = ['/proc/', '/sys/', '/dev/null', '/dev/zero', '/dev/full', '/dev/random', '/dev/urandom', '/dev/tty', '/dev/pts/', '/dev/ptmx', '/dev/fd/'];
+/**
+ * Installed packages (read only): summarized per package folder, as the system libraries are.
+ * A path that looks like a credential file is never summarized, wherever it is.
+ */
+const PACKAGE_FOLDER = /^(.*?\/(?:node_modules|site-packages|dist-packages)\/)/;
 const READ_ONLY_MODES: ReadonlySet<FileMode> = new Set(['read', 'mmap', 'mmap-exec']);
 
 export interface FileFacts {
@@ -30,6 +35,12 @@ export interface FileFacts {
 
 export interface SummaryOptions {
   workdir: string;
+  /** Folder patterns (`tracePathMatches` syntax, ending in /) whose accesses are counted in any mode. */
+  summarize?: string[];
+  /** Never summarized (credential files). */
+  isCredential?: (path: string) => boolean;
+  /** The pattern matcher for `summarize`. */
+  matches?: (pattern: string, path: string) => boolean;
   tracer: { name: string; version: string };
   policy: Record<string, unknown>;
   stepName: string;
@@ -75,13 +86,15 @@ export function summarizeTrace(log: TraceLog, facts: FileFacts, o: SummaryOption
   };
   for (const ev of log.files) {
     const real = ev.resolved ?? ev.path;
-    const prefix = SUMMARIZED_PREFIXES.find((x) => under(real, x));
-    const pseudo = PSEUDO_PREFIXES.some((x) => under(real, x));
-    if (prefix && (pseudo || READ_ONLY_MODES.has(ev.mode))) {
-      const s = summarized.get(prefix) ?? { files: new Set(), modes: new Set() };
+    const pseudo = PSEUDO_PREFIXES.find((x) => under(real, x));
+    const optional = (o.summarize ?? []).find((x) => o.matches?.(x, real));
+    const prefix = pseudo ?? optional ?? SUMMARIZED_PREFIXES.find((x) => under(real, x)) ?? PACKAGE_FOLDER.exec(real)?.[1];
+    const summarize = prefix !== undefined && (pseudo !== undefined || optional !== undefined || READ_ONLY_MODES.has(ev.mode)) && !o.isCredential?.(real) && !o.isCredential?.(ev.path);
+    if (summarize) {
+      const s = summarized.get(prefix!) ?? { files: new Set(), modes: new Set() };
       s.files.add(real);
       s.modes.add(ev.mode);
-      summarized.set(prefix, s);
+      summarized.set(prefix!, s);
       continue;
     }
     const e = entry(real, ev.time);

@@ -183,6 +183,10 @@ test('parser: a child (or thread) whose events come before the fork returns in i
 
 test('strace text: escapes, annotations with commas and >, addresses, DNS questions', () => {
   assert.equal(unescapeC('a\\76b,c\\n\\303\\251\\"'), 'a>b,c\né"');
+  assert.deepEqual(splitArgs('1</dev/null<char 1:3>>, 2'), ['1</dev/null<char 1:3>>', '2']);
+  const dev = parseStraceLog('7 1.0 openat(-100</w>, "/dev/null", 0x241, 0666) = 3</dev/null<char 1:3>>\n7 1.1 openat(-100</w>, "/w", 0x200000) = 4</w>\n7 1.2 +++ exited with 0 +++', '/w');
+  assert.deepEqual(dev.problems, []);
+  assert.deepEqual(dev.files.map((f) => [f.path, f.resolved, f.mode]), [['/dev/null', undefined, 'write'], ['/dev/null', undefined, 'create'], ['/dev/null', undefined, 'truncate']], 'no O_PATH access, no device suffix');
   assert.deepEqual(splitArgs('-100</tmp/a\\76b,c>, "x, y", [1, 2], {a=1, b=2}, 0x80000'), ['-100</tmp/a\\76b,c>', '"x, y"', '[1, 2]', '{a=1, b=2}', '0x80000']);
   const log = parseStraceLog([
     '1 1.0 execve("/bin/x", ["x"], 0x1 /* 1 vars */) = 0',

@@ -1,3 +1,3 @@
 export * from './rules.ts';
-export { learnTraceProfile, parseTraceProfile, renderTraceProfile, traceHelpers, tracePathMatches, CREDENTIAL_PATHS, TRACE_FUNCTIONS } from './trace.ts';
+export { isCredentialPath, learnTraceProfile, parseTraceProfile, renderTraceProfile, traceHelpers, tracePathMatches, CREDENTIAL_PATHS, TRACE_FUNCTIONS } from './trace.ts';
 export type { TraceProfile } from './trace.ts';

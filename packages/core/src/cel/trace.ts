@@ -53,7 +53,8 @@ const isObj = (v: unknown): v is Obj => !!v && typeof v === 'object' && !Array.i
 interface Access { path: string; modes: string[]; workspacePath?: string; given: string[]; renamedTo: string[] }
 interface Proc { exe?: string; sha256?: string; execs: { exe: string; sha256?: string | null }[] }
 interface Peer { op: string; protocol: string; ip?: string; port?: number; path?: string; family: string }
-interface Trace { files: Access[]; processes: Proc[]; network: Peer[]; dns: string[]; findings: Obj[] }
+interface Summary { prefix: string; files: number; modes: string[] }
+interface Trace { files: Access[]; processes: Proc[]; network: Peer[]; dns: string[]; findings: Obj[]; summarized: Summary[] }
 
 function fail(message: string): never {
   throw new Error(message);
@@ -91,7 +92,8 @@ function readTrace(v: unknown): Trace {
     ...(typeof n.ip === 'string' ? { ip: n.ip } : {}), ...(typeof n.port === 'number' ? { port: n.port } : {}), ...(typeof n.path === 'string' ? { path: n.path } : {}),
   }));
   const dns = list(log.dns).filter(isObj).map((d) => String(d.name));
-  return { files, processes, network, dns, findings: list(p.findings).filter(isObj) };
+  const summarized = list(log.summarized).filter(isObj).map((x) => ({ prefix: String(x.prefix), files: Number(x.files ?? 0), modes: list(x.modes).map(String) }));
+  return { files, processes, network, dns, findings: list(p.findings).filter(isObj), summarized };
 }
 
 interface LinkView { materials: Obj; products: Obj }
@@ -104,12 +106,12 @@ function readLink(v: unknown): LinkView {
 const globCache = new Map<string, RegExp>();
 /** `dir/` prefix, `*` within a segment, `**` across segments, else exact. */
 export function tracePathMatches(pattern: string, path: string): boolean {
-  if (pattern.endsWith('/')) return path.startsWith(pattern);
-  if (!pattern.includes('*')) return path === pattern;
+  if (!pattern.includes('*')) return pattern.endsWith('/') ? path.startsWith(pattern) : path === pattern;
   let re = globCache.get(pattern);
   if (!re) {
     const src = pattern.split('**').map((part) => part.split('*').map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('[^/]*')).join('.*');
-    re = new RegExp(`^${src}$`);
+    // a folder pattern matches the folder itself (a summarized prefix) and everything under it
+    re = new RegExp(pattern.endsWith('/') ? `^${src}` : `^${src}$`);
     globCache.set(pattern, re);
   }
   return re.test(path);
@@ -119,6 +121,21 @@ const allowedBy = (allow: string[], path: string): boolean => allow.some((p) => 
 const uniqueSorted = (xs: Iterable<string>): string[] => [...new Set(xs)].sort();
 
 const READ_MODES = new Set(['read', 'mmap', 'mmap-exec', 'exec']);
+/** Pseudo files whose summarized accesses are no file access (the trace plugin's list). */
+const PSEUDO = ['/proc/', '/sys/', '/dev/null', '/dev/zero', '/dev/full', '/dev/random', '/dev/urandom', '/dev/tty', '/dev/pts/', '/dev/ptmx', '/dev/fd/'];
+
+/** Paths (and summarized folders) outside the step's folder accessed in one of `modes`: a profile's entries. */
+function outsidePaths(t: Trace, modes: ReadonlySet<string>): string[] {
+  return uniqueSorted([
+    ...t.files.filter((f) => f.workspacePath === undefined && f.modes.some((m) => modes.has(m))).map((f) => f.path),
+    ...t.summarized.filter((x) => !PSEUDO.includes(x.prefix) && x.modes.some((m) => modes.has(m))).map((x) => x.prefix),
+  ]);
+}
+
+/** Summarized folders (counted, not listed) with one of `modes`, not allowed: "PREFIX (N files)". */
+function summariesOutside(t: Trace, modes: ReadonlySet<string>, allow: string[]): string[] {
+  return t.summarized.filter((x) => !PSEUDO.includes(x.prefix) && x.modes.some((m) => modes.has(m)) && !allowedBy(allow, x.prefix)).map((x) => `${x.prefix} (${x.files} files)`);
+}
 const WRITE_MODES = new Set(['write', 'create', 'truncate', 'delete', 'rename', 'chmod']);
 const CHANGE_MODES = new Set(['write', 'truncate', 'delete', 'rename', 'chmod']);
 
@@ -133,6 +150,10 @@ export const CREDENTIAL_PATHS = [
   '~/.config/wandb/', '/etc/shadow', '/etc/gshadow', '/etc/ssh/', '/var/run/secrets/',
   '/run/secrets/',
 ];
+
+export function isCredentialPath(path: string): boolean {
+  return isCredential(path);
+}
 
 /** `~/x/` matches any folder named x on the path (home folders live anywhere: /root, /home/u, /var/lib/ci). */
 function isCredential(path: string): boolean {
@@ -168,11 +189,19 @@ const fns = {
   },
   traceReadsOutside(pred: unknown, allow: unknown): string[] {
     const a = strings(allow, 'the allowed paths');
-    return uniqueSorted(readTrace(pred).files.filter((f) => f.workspacePath === undefined && f.modes.some((m) => READ_MODES.has(m)) && !allowedBy(a, f.path)).map((f) => f.path));
+    const t = readTrace(pred);
+    return uniqueSorted([
+      ...t.files.filter((f) => f.workspacePath === undefined && f.modes.some((m) => READ_MODES.has(m)) && !allowedBy(a, f.path)).map((f) => f.path),
+      ...summariesOutside(t, READ_MODES, a),
+    ]);
   },
   traceWritesOutside(pred: unknown, allow: unknown): string[] {
     const a = strings(allow, 'the allowed paths');
-    return uniqueSorted(readTrace(pred).files.filter((f) => f.workspacePath === undefined && f.modes.some((m) => WRITE_MODES.has(m)) && !allowedBy(a, f.path)).map((f) => f.path));
+    const t = readTrace(pred);
+    return uniqueSorted([
+      ...t.files.filter((f) => f.workspacePath === undefined && f.modes.some((m) => WRITE_MODES.has(m)) && !allowedBy(a, f.path)).map((f) => f.path),
+      ...summariesOutside(t, WRITE_MODES, a),
+    ]);
   },
   traceUndeclaredReads(pred: unknown, link: unknown): string[] {
     const t = readTrace(pred);
@@ -184,8 +213,15 @@ const fns = {
   traceUndeclaredWrites(pred: unknown, link: unknown): string[] {
     const t = readTrace(pred);
     const l = readLink(link);
+    const isProduct = (ws: string): boolean => Object.prototype.hasOwnProperty.call(l.products, ws);
+    // written, then renamed onto a product (an atomic write): its content is that product
+    const landedInProducts = (f: Access): boolean => {
+      if (f.renamedTo.length === 0 || f.workspacePath === undefined) return false;
+      const root = f.path.slice(0, f.path.length - f.workspacePath.length);
+      return f.renamedTo.every((to) => to.startsWith(root) && isProduct(to.slice(root.length)));
+    };
     return uniqueSorted(t.files.filter((f) => f.workspacePath !== undefined && f.modes.some((m) => WRITE_MODES.has(m) && m !== 'delete')
-      && !Object.prototype.hasOwnProperty.call(l.products, f.workspacePath)).map((f) => f.workspacePath!));
+      && !isProduct(f.workspacePath) && !landedInProducts(f)).map((f) => f.workspacePath!));
   },
   traceWritesToMaterials(pred: unknown, link: unknown): string[] {
     const t = readTrace(pred);
@@ -201,7 +237,10 @@ const fns = {
   },
   traceNetworkOutside(pred: unknown, allow: unknown): string[] {
     const a = strings(allow, 'the allowed hosts');
-    return uniqueSorted(peers(readTrace(pred)).filter((p) => !a.some((x) => x === p.host || x === p.hostPort || x === p.unix)).map((p) => p.text));
+    // unix sockets may be allowed by path pattern: unix:/tmp/tsx-*/*.pipe
+    const allowed = (p: ReturnType<typeof peers>[number]): boolean => a.some((x) => x === p.host || x === p.hostPort
+      || (p.unix !== undefined && (x === p.unix || (x.startsWith('unix:') && tracePathMatches(x.slice(5), p.unix.slice(5))))));
+    return uniqueSorted(peers(readTrace(pred)).filter((p) => !allowed(p)).map((p) => p.text));
   },
   traceFindings(pred: unknown): string[] {
     return uniqueSorted(readTrace(pred).findings.map((f) => `${String(f.kind)} ${String(f.path)}`));
@@ -282,8 +321,8 @@ export function learnTraceProfile(predicate: unknown, step: string): Record<stri
   return {
     step,
     executables: [...exes].sort(([a], [b]) => (a < b ? -1 : 1)).map(([path, sha256]) => ({ path, ...(sha256 ? { sha256 } : {}) })),
-    readOutside: fns.traceReadsOutside(predicate, []),
-    writtenOutside: fns.traceWritesOutside(predicate, []),
+    readOutside: outsidePaths(t, READ_MODES),
+    writtenOutside: outsidePaths(t, WRITE_MODES),
     network: uniqueSorted(network),
   };
 }
