@@ -8,12 +8,11 @@ import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promis
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  ANNOTATIONS, ATTESTATION_MEDIA_TYPES, OciRegistryStore, referrersTag, startLocalRegistry, type LocalRegistry,
-} from '../../packages/store/src/index.ts';
+import { ANNOTATIONS, ATTESTATION_MEDIA_TYPES, OciRegistryStore, referrersTag } from '../../packages/store/src/index.ts';
 import { custody, runCommand } from '../helpers/cli.ts';
 import { makePki, writeHtpasswd } from './fixtures/registry-auth.ts';
 import { stat } from 'node:fs/promises';
+import { startLocalRegistry, type LocalRegistry } from '../../packages/store/test/support/local-registry.ts';
 
 const LAYOUT_YAML = `expires: 1y
 keys: { owner: owner.pub, alice: alice.pub }

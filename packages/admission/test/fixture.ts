@@ -21,7 +21,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { custody, REPO_ROOT } from '../../../test/helpers/cli.ts';
-import { ANNOTATIONS, ATTESTATION_MEDIA_TYPES, OciRegistryStore, startLocalRegistry, type LocalRegistry } from '../../store/src/index.ts';
+import { ANNOTATIONS, ATTESTATION_MEDIA_TYPES, OciRegistryStore } from '../../store/src/index.ts';
+import { startLocalRegistry, type LocalRegistry } from '../../store/test/support/local-registry.ts';
 import { generateKeyPair, writeKeyPair } from '../../sign/src/keys.ts';
 import { buildImage } from '../../demo/src/oci/image.ts';
 

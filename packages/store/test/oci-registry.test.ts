@@ -8,10 +8,8 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isCustodyError } from '@custody/core';
-import {
-  ATTESTATION_MEDIA_TYPES, ANNOTATIONS, OCI_MEDIA_TYPES, OciRegistryStore, RegistryClient, referrersTag, sha256Digest, startLocalRegistry,
-  type LocalRegistry, type OciDescriptor,
-} from '../src/index.ts';
+import { ATTESTATION_MEDIA_TYPES, ANNOTATIONS, OCI_MEDIA_TYPES, OciRegistryStore, RegistryClient, referrersTag, sha256Digest, type OciDescriptor } from '../src/index.ts';
+import { startLocalRegistry, type LocalRegistry } from './support/local-registry.ts';
 
 const code = (c: string) => (e: unknown) => isCustodyError(e) && e.code === c;
 let registry: LocalRegistry;

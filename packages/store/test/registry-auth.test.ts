@@ -8,11 +8,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isCustodyError } from '@custody/core';
-import {
-  ATTESTATION_MEDIA_TYPES, ANNOTATIONS, OCI_MEDIA_TYPES, OciRegistryStore, parseChallenges, RegistryClient, retryAfterMs, sha256Digest, startLocalRegistry,
-  type LocalRegistry, type OciDescriptor,
-} from '../src/index.ts';
+import { ATTESTATION_MEDIA_TYPES, ANNOTATIONS, OCI_MEDIA_TYPES, OciRegistryStore, parseChallenges, RegistryClient, retryAfterMs, sha256Digest, type OciDescriptor } from '../src/index.ts';
 import { makePki, startFaultProxy, startTokenServer, type TestPki, type TokenServer } from '../../../test/store/fixtures/registry-auth.ts';
+import { startLocalRegistry, type LocalRegistry } from './support/local-registry.ts';
 
 const rejectsWith = (c: string, re: RegExp) => (e: unknown) => {
   assert.ok(isCustodyError(e), String(e));

@@ -5,9 +5,10 @@ import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { RegistryClient, startLocalRegistry } from '@custody/store';
+import { RegistryClient } from '@custody/store';
 import { buildImage } from '../../../packages/demo/src/oci/image.ts';
 import { sbomOf } from '../src/index.ts';
+import { startLocalRegistry } from '../../../packages/store/test/support/local-registry.ts';
 
 test('sbom of oci://host/repo@digest: same packages and manifest as the pushed layout; the subject names the reference', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'custody-sbom-reg-'));

@@ -1,6 +1,5 @@
 export * from './client.ts';
 export * from './attestations.ts';
-export * from './local-registry.ts';
 export * from './credentials.ts';
 export * from './auth.ts';
 export { Transport, TransportError, type HttpResponse, type TransportOptions } from './http.ts';
