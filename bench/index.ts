@@ -3,11 +3,13 @@ import { benchHash } from './hash.ts';
 import { benchVerify } from './verify.ts';
 import { benchAdmission } from './admission.ts';
 import { benchTrace } from './trace.ts';
+import { benchRegistry } from './registry.ts';
 
 // Add a benchmark: export an async function from bench/<name>.ts and list it here.
 const benches: { name: string; run: () => Promise<unknown> }[] = [
   { name: 'hash', run: benchHash },
   { name: 'verify', run: () => benchVerify() },
+  { name: 'registry', run: benchRegistry },
   { name: 'admission', run: async () => { if (!(await benchAdmission())) process.exitCode = 1; } },
   { name: 'trace', run: () => benchTrace() },
 ];

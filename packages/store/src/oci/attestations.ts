@@ -181,9 +181,7 @@ export class OciRegistryStore {
   async pushAttestations(subject: OciDescriptor, atts: AttestationInput[]): Promise<PushedAttestation[]> {
     if (atts.length === 0) return [];
     await this.client.pushBlob(this.repository, Buffer.from('{}'), EMPTY_CONFIG.digest);
-    const out: PushedAttestation[] = [];
-    const unindexed: OciDescriptor[] = [];
-    for (const att of atts) {
+    const one = async (att: AttestationInput): Promise<PushedAttestation> => {
       const artifactType = att.artifactType ?? att.mediaType;
       const layer = await this.client.pushBlob(this.repository, att.bytes);
       const manifest: OciManifest = {
@@ -199,12 +197,20 @@ export class OciRegistryStore {
       const pushed = await this.client.pushManifest(this.repository, sha256Digest(bytes), bytes, OCI_MEDIA_TYPES.manifest);
       const descriptor: OciDescriptor = { ...pushed.descriptor, artifactType, ...(manifest.annotations ? { annotations: manifest.annotations } : {}) };
       const byApi = pushed.ociSubject === subject.digest;
-      if (!byApi) {
-        await this.client.pushManifest(this.repository, entryTag(subject.digest, pushed.descriptor.digest), bytes, OCI_MEDIA_TYPES.manifest);
-        unindexed.push(descriptor);
+      if (!byApi) await this.client.pushManifest(this.repository, entryTag(subject.digest, pushed.descriptor.digest), bytes, OCI_MEDIA_TYPES.manifest);
+      return { descriptor, indexedBy: byApi ? 'referrers-api' : 'tag-schema' };
+    };
+    // a few uploads at a time, results in input order
+    const out: PushedAttestation[] = new Array(atts.length);
+    let next = 0;
+    const worker = async () => {
+      while (next < atts.length) {
+        const i = next++;
+        out[i] = await one(atts[i]);
       }
-      out.push({ descriptor, indexedBy: byApi ? 'referrers-api' : 'tag-schema' });
-    }
+    };
+    await Promise.all(Array.from({ length: Math.min(8, atts.length) }, worker));
+    const unindexed = out.filter((p) => p.indexedBy === 'tag-schema').map((p) => p.descriptor);
     if (unindexed.length) await this.addToReferrersTag(subject.digest, unindexed);
     return out;
   }
