@@ -10,7 +10,8 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ATTESTATION_MEDIA_TYPES, ANNOTATIONS, OCI_MEDIA_TYPES, OciRegistryStore, sha256Digest, startLocalRegistry } from '../packages/store/src/index.ts';
+import { ATTESTATION_MEDIA_TYPES, ANNOTATIONS, OCI_MEDIA_TYPES, OciRegistryStore, sha256Digest } from '../packages/store/src/index.ts';
+import { startLocalRegistry } from '../packages/store/test/support/local-registry.ts';
 
 const N = Number(process.env.BENCH_REGISTRY_N ?? 1000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
