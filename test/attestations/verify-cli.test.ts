@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { IN_TOTO_PAYLOAD_TYPE, linkFileName, normalizeLink } from '../../packages/core/src/index.ts';
+import { IN_TOTO_PAYLOAD_TYPE, STEP_ANNOTATION, linkFileName, normalizeLink } from '../../packages/core/src/index.ts';
 import type { Statement } from '../../packages/core/src/index.ts';
 import {
   createKeyBundleSigner, generateKeyPair, loadSigner, serializeDsse, serializeMetablock, signDsse, signMetablock, writeKeyPair,
@@ -23,7 +23,7 @@ const COMPAT = join(import.meta.dirname, '..', 'compat', 'fixtures', 'attestatio
 const h = (c: string) => ({ sha256: c.repeat(64) });
 
 function testResult(result: string, failedTests: string[] = []): Statement {
-  return { _type: 'https://in-toto.io/Statement/v1', subject: [{ name: 'dist/a.bin', digest: h('2') }], predicateType: TEST_RESULT, predicate: { result, failedTests } };
+  return { _type: 'https://in-toto.io/Statement/v1', subject: [{ name: 'dist/a.bin', digest: h('2'), annotations: { [STEP_ANNOTATION]: 'build' } }], predicateType: TEST_RESULT, predicate: { result, failedTests } };
 }
 
 const LAYOUT_YAML = `expires: 1y

@@ -92,6 +92,14 @@ export type ErrorCode =
   | 'INSPECTIONS_NOT_RUN'
   // admission: the verified evidence is about another artifact than the image being admitted
   | 'SUBJECT_MISMATCH'
+  // evidence binding: a Statement that names no step, another step, another run (link digest),
+  // or subjects the step's link did not record
+  | 'EVIDENCE_UNBOUND'
+  | 'EVIDENCE_WRONG_STEP'
+  | 'EVIDENCE_OTHER_RUN'
+  | 'EVIDENCE_SUBJECT_MISMATCH'
+  // verify --artifact: the file, folder or OCI image layout on disk is not what the step produced
+  | 'ARTIFACT_MISMATCH'
   | 'VERIFICATION_FAILED';
 
 const VERIFICATION_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
@@ -101,6 +109,7 @@ const VERIFICATION_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'CERTIFICATE_INVALID', 'TLOG_INVALID', 'DIGEST_MISMATCH', 'VERIFICATION_FAILED',
   'MODEL_SIGNATURE_INVALID', 'MODEL_INTEGRITY', 'COMMAND_MISMATCH', 'UNAUTHORIZED_SIGNER',
   'NO_MATCHING_POLICY', 'INSPECTIONS_NOT_RUN', 'SUBJECT_MISMATCH',
+  'EVIDENCE_UNBOUND', 'EVIDENCE_WRONG_STEP', 'EVIDENCE_OTHER_RUN', 'EVIDENCE_SUBJECT_MISMATCH', 'ARTIFACT_MISMATCH',
 ]);
 
 export class CustodyError extends Error {

@@ -7,7 +7,7 @@ import { createPrivateKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import {
   CustodyError, IN_TOTO_PAYLOAD_TYPE, linkFileName, linkToStatement, normalizeLayout, normalizeLink, parseSignedFile, publicKeyFromPem,
-  keylessFunctionaryId, renderVerificationTree, verifySupplyChain,
+  keylessFunctionaryId, renderVerificationTree, verifySupplyChain, STEP_ANNOTATION,
   type AttestationRequest, type CollectedAttestations, type PublicKey, type Statement, type VerifiedClaim, type VerifyInput,
 } from '@custody/core';
 import {
@@ -57,7 +57,7 @@ async function dsseLayout(body: unknown): Promise<string> {
 }
 
 function testResult(result: string, failedTests: string[] = []): Statement {
-  return { _type: 'https://in-toto.io/Statement/v1', subject: [{ name: 'dist/a.bin', digest: h('2') }], predicateType: TEST_RESULT, predicate: { result, failedTests, passedTests: ['t1'] } };
+  return { _type: 'https://in-toto.io/Statement/v1', subject: [{ name: 'dist/a.bin', digest: h('2'), annotations: { [STEP_ANNOTATION]: 'build' } }], predicateType: TEST_RESULT, predicate: { result, failedTests, passedTests: ['t1'] } };
 }
 function claim(step: string, by: string, statement: Statement, source: string, identity?: { issuer: string; subject: string }): VerifiedClaim {
   return { step, keyid: by, statement, source, ...(identity ? { identity } : {}) };

@@ -121,6 +121,8 @@ async function prepareStepImpl(argv: StepArgs, opts: { plugins: boolean; keyless
     signer = await loadSigner(keyPath, { passphrase });
   }
   let layoutStep: unknown = argv.layout ? await readLayoutStep(argv.layout, argv.step) : undefined;
+  // A key the layout does not name for this step would sign evidence no verifier counts.
+  if (argv.layout && signer) await checkFunctionary(argv.layout, argv.step, layoutStep, signer.keyid, argv.key ?? 'the configured key');
   if (argv.layoutStep) {
     try {
       layoutStep = JSON.parse(argv.layoutStep);
@@ -270,6 +272,44 @@ export const runCommand: CommandModule<object, RunArgs> = {
     setExitCode(result.exitCode);
   },
 };
+
+/**
+ * Refuses a signing key that is not a functionary of the step: its keyid (signed layouts), or the
+ * key file a key name stands for (authoring YAML: `keys: { bob: bob.pub }`), among the step's
+ * `pubkeys`, `functionaries` and expectedPredicates functionaries.
+ */
+async function checkFunctionary(file: string, stepName: string, step: unknown, keyid: string, keyLabel: string): Promise<void> {
+  const [{ readLayoutDocument }, { CustodyError }, keys, { dirname, resolve }, { readFile }] = await Promise.all([
+    import('@custody/engine/verify'), import('@custody/core/errors'), import('@custody/core/keys'), import('node:path'), import('node:fs/promises'),
+  ]);
+  const { doc } = await readLayoutDocument(file);
+  const s = (step ?? {}) as { pubkeys?: unknown; functionaries?: unknown; expectedPredicates?: unknown };
+  const refs: unknown[] = [
+    ...(Array.isArray(s.pubkeys) ? s.pubkeys : []),
+    ...(Array.isArray(s.functionaries) ? s.functionaries : []),
+    ...(Array.isArray(s.expectedPredicates) ? s.expectedPredicates.flatMap((p) => (Array.isArray((p as { functionaries?: unknown })?.functionaries) ? (p as { functionaries: unknown[] }).functionaries : [])) : []),
+  ];
+  const layoutKeys = ((doc as { keys?: unknown })?.keys ?? {}) as Record<string, unknown>;
+  const allowed = new Set<string>();
+  for (const ref of refs) {
+    if (typeof ref !== 'string') continue; // keyless identities: no key can be one
+    if (/^[0-9a-f]{64}$/i.test(ref)) allowed.add(ref.toLowerCase());
+    const entry = Object.prototype.hasOwnProperty.call(layoutKeys, ref) ? layoutKeys[ref] : undefined;
+    try {
+      if (typeof entry === 'string') {
+        const path = resolve(dirname(resolve(file)), entry);
+        allowed.add(keys.parsePublicKeyText(await readFile(path, 'utf8'), path).keyid);
+      } else if (entry && typeof entry === 'object') {
+        allowed.add(keys.publicKeyFromSslib(entry, file).keyid);
+      }
+    } catch {
+      // a key the layout names but that cannot be read authorizes nobody
+    }
+  }
+  if (!allowed.has(keyid.toLowerCase())) {
+    throw new CustodyError('USAGE', `${keyLabel} (keyid ${keyid.slice(0, 8)}) is not a functionary of step '${stepName}' in the layout`, { file });
+  }
+}
 
 /**
  * The step `name` of a layout file, for its plugins: a signed layout (metablock, DSSE or Sigstore

@@ -1,5 +1,6 @@
 import type { CommandModule } from 'yargs';
 import { setExitCode, streamStyle } from '../output.ts';
+import { VERSION } from '../version.ts';
 
 /** Error messages that quote file content (e.g. JSON.parse's) may hold newlines; the CLI prints one line. */
 async function oneLineErrors<T>(fn: () => Promise<T>): Promise<T> {
@@ -37,10 +38,12 @@ interface VerifyArgs {
   html?: string;
   sarif?: string;
   registry?: string;
-  subject?: string;
   'plain-http'?: boolean;
   'ca-file'?: string;
   'registry-timeout'?: number;
+  artifact?: string[];
+  'artifact-step'?: string;
+  subject?: string[];
 }
 
 /**
@@ -51,16 +54,17 @@ interface VerifyArgs {
 async function registryInputs(argv: VerifyArgs) {
   const { CustodyError } = await import('@custody/core/errors');
   if (argv.registry === undefined) return undefined;
-  if (typeof argv.subject !== 'string' || !/^sha256:[0-9a-f]{64}$/.test(argv.subject)) {
+  const subject = argv.subject?.length === 1 ? String(argv.subject[0]) : undefined;
+  if (subject === undefined || !/^sha256:[0-9a-f]{64}$/.test(subject)) {
     throw new CustodyError('USAGE', '--registry needs --subject sha256:HEX (the image digest whose attestations are verified)');
   }
   const { parseRegistryRef, openRegistryStore } = await import('./push.ts');
   const ref = await parseRegistryRef(argv.registry, argv);
   const store = await openRegistryStore(ref);
   try {
-    if (!(await store.client.getManifest(ref.repository, argv.subject))) throw new CustodyError('REGISTRY_ERROR', `no image ${argv.subject} in ${ref.host}/${ref.repository}`);
+    if (!(await store.client.getManifest(ref.repository, subject))) throw new CustodyError('REGISTRY_ERROR', `no image ${subject} in ${ref.host}/${ref.repository}`);
     const { fetchAttestationFiles } = await import('@custody/store');
-    const { files } = await fetchAttestationFiles(store, argv.subject);
+    const { files } = await fetchAttestationFiles(store, subject);
     const asText = (f: (typeof files)[number]) => ({ name: f.name, text: f.bytes.toString('utf8'), origin: f.origin });
     return {
       links: files.filter((f) => f.name.endsWith('.link')).map(asText),
@@ -172,13 +176,15 @@ export const verifyCommand: CommandModule<object, VerifyArgs> = {
     .option('quiet', { type: 'boolean', describe: 'print only the verdict line (PASSED, or FAILED CODE at check (step): reason)' })
     .option('html', { type: 'string', describe: 'also write the report as one self-contained HTML page (verdict, failures first, what was proven about which artifact, the layout as a graph, every step\'s rules and values)' })
     .option('sarif', { type: 'string', describe: 'also write the report as SARIF 2.1.0 (one result per failed or warned check) for code-scanning dashboards' })
+    .option('artifact', { type: 'array', string: true, nargs: 1, describe: 'a file, folder or OCI image-layout folder that must be exactly what --artifact-step produced: every file a recorded product with the same digest, none missing, none extra (repeatable; ARTIFACT_MISMATCH otherwise)' })
+    .option('artifact-step', { type: 'string', describe: 'the step --artifact and --subject are products of (default: the layout\'s last step)' })
+    .option('subject', { type: 'array', string: true, nargs: 1, describe: 'sha256:HEX that must be an artifact of --artifact-step, e.g. an image digest in a registry (repeatable; SUBJECT_MISMATCH otherwise); with --registry: the one image whose attestations are verified' })
     .option('inspection-timeout', { type: 'number', default: 300, describe: 'seconds an inspection may run' })
     .option('vsa', { type: 'string', describe: 'also write a SLSA Verification Summary Attestation v1 (PASSED or FAILED) to this file: a Sigstore bundle signed with --vsa-key' })
     .option('vsa-key', { type: 'string', describe: 'private key that signs the VSA (custody verify-bundle OUT.json --key KEY.pub checks it)' })
     .option('vsa-verifier-id', { type: 'string', describe: `URI of the verifier named in the VSA (default ${'https://custody.dev/verifier'})` })
     .option('vsa-subject', { type: 'array', string: true, nargs: 1, describe: 'VSA subject: sha256:HEX or a FILE to hash (repeatable); default: the products of the layout\'s last step, from its link' })
     .option('registry', { type: 'string', describe: 'read the links and attestations attached to --subject straight from this OCI registry repository, HOST[:PORT]/REPO (instead of --link-dir and the store); credentials as docker finds them' })
-    .option('subject', { type: 'string', describe: 'sha256:HEX of the image (with --registry: the image whose attestations are verified)' })
     .option('plain-http', { type: 'boolean', default: false, describe: 'with --registry: plain HTTP instead of HTTPS (loopback registries only)' })
     .option('ca-file', { type: 'string', describe: 'with --registry: PEM file of CA certificates to trust, on top of the system CAs and NODE_EXTRA_CA_CERTS' })
     .option('registry-timeout', { type: 'number', describe: 'with --registry: seconds one registry request may take (default 30)' }) as any,
@@ -204,6 +210,10 @@ export const verifyCommand: CommandModule<object, VerifyArgs> = {
       strictCommand: argv['strict-command'] === true,
       inspectionTimeoutSeconds: argv['inspection-timeout'],
       vsa,
+      artifacts: argv.artifact?.map(String),
+      artifactStep: argv['artifact-step'],
+      subjects: argv.subject?.map(String),
+      custodyVersion: VERSION,
       onReport: async (report) => {
         if (argv.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
         else await printTree(report, `custody verify ${argv.layout}`, argv);

@@ -286,6 +286,17 @@ export function renderVerificationTree(report: VerificationReport, title = 'cust
     out.push(st.yellow('warnings:'));
     for (const w of report.warnings) out.push(`  ${st.mark('warn')} ${printable(w)}`);
   }
+  const p = report.proven;
+  if (p && (p.artifacts.length || p.subjects.length)) {
+    // What the verdict is about: the artifacts in hand, by digest, and the layout it held them to.
+    out.push(st.bold('proven:'));
+    for (const a of p.artifacts) {
+      const d = a.digest?.sha256 ? `sha256:${a.digest.sha256}` : '';
+      out.push(`  ${st.mark('pass')} ${printable(a.path)}  ${a.kind}, ${plural(a.files, 'file')}, ${d}${a.manifestDigest ? `, image manifest ${a.manifestDigest}` : ''} = what '${printable(a.step)}' produced`);
+    }
+    for (const x of p.subjects) out.push(`  ${st.mark('pass')} sha256:${x.digest.sha256} = ${printable(x.recordedAs)}, produced by '${printable(p.step)}'`);
+    if (p.layout) out.push(`  layout ${printable(p.layout.file)} sha256:${p.layout.digest.sha256}${p.custodyVersion ? `, custody ${printable(p.custodyVersion)}` : ''}`);
+  }
   // In the user's terms, just above the verdict (the verdict line keeps the reference's words).
   if (report.failure?.hint) out.push(`${st.symbols ? '→' : 'hint:'} ${st.yellow(printable(report.failure.hint))}`);
   // The verdict again at the bottom, where a long report's reader ends up.

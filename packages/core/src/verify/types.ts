@@ -7,6 +7,7 @@ import type { ArtifactRuleOutcome } from '../rules/engine.ts';
 import type { IdentityPolicy, KeylessIdentity } from '../identity.ts';
 import type { VerifiedClaim } from '../attestations/artifact-rules.ts';
 import type { ExpectedPredicateEntry } from '../attestations/evaluate.ts';
+import type { ArtifactInHand, ArtifactProof } from './in-hand.ts';
 
 /** Where link files come from; paths are relative to the link dir (`clone.1a2b3c4d.link`, `package.1a2b3c4d/tar.5e6f7a8b.link`). */
 export interface LinkSource {
@@ -109,11 +110,27 @@ export interface VerifyInput {
   strictCommand?: boolean;
   /** Name of the layout file, for messages about it. */
   layoutFile?: string;
+  /** Artifacts on disk that must be exactly what `artifactStep` produced (`verify --artifact`). */
+  artifacts?: ArtifactInHand[];
+  /** `sha256` hex digests that must be artifacts of `artifactStep` (`verify --subject`). */
+  subjects?: string[];
+  /** The step artifacts and subjects are checked against (default: the layout's last step). */
+  artifactStep?: string;
+}
+
+/** What a passing verification proved about the artifacts in hand (the report's last word). */
+export interface ProvenArtifacts {
+  step: string;
+  artifacts: ArtifactProof[];
+  subjects: { digest: { sha256: string }; recordedAs: string }[];
+  /** Filled by the caller that read the files: the layout's SHA-256 and the verifier's version. */
+  layout?: { file: string; digest: { sha256: string } };
+  custodyVersion?: string;
 }
 
 export type CheckName =
   | 'layout-signature' | 'layout-expiry' | 'links' | 'threshold' | 'sublayout' | 'threshold-agreement'
-  | 'artifact-rules' | 'inspection' | 'inspection-rules' | 'predicate-rules' | 'command-alignment';
+  | 'artifact-rules' | 'inspection' | 'inspection-rules' | 'predicate-rules' | 'command-alignment' | 'artifact-in-hand';
 
 /** One link file considered for a step. */
 export interface SignerEntry {
@@ -181,6 +198,8 @@ export interface VerificationReport {
   checks: Check[];
   /** attestation-verifier layouts: false when the layout carries no signature at all. */
   layoutSigned?: boolean;
+  /** What was proven about which artifact (with --artifact / --subject, or the layout and version alone). */
+  proven?: ProvenArtifacts;
   /** Inspections not run (VerifyInput.skipInspections): the verdict does not cover them. */
   inspectionsSkipped?: string[];
   /** 'attestation-verifier' when the layout was read in that format. */

@@ -22,7 +22,7 @@ import { applyArtifactRules, hashDictEqual, type RuleLink } from '../rules/engin
 import { pythonListRepr } from '../rules/parse.ts';
 import type {
   AttestationRequest, Check, CheckName, CollectedAttestations, LinkSource, AttestationRejection, SignerEntry, VerificationReport, VerifyInput, InspectionRunner,
-  LayoutKeylessVerification,
+  LayoutKeylessVerification, ProvenArtifacts,
 } from './types.ts';
 import { LINK_PREDICATE_TYPE, statementToLink } from '../statement.ts';
 import {
@@ -31,6 +31,8 @@ import {
 import type { VerifiedClaim } from '../attestations/artifact-rules.ts';
 import type { AttestationStepPolicy } from '../attestations/evaluate.ts';
 import { readLayoutExtensions, type LayoutExtensions } from './extensions.ts';
+import { bindingProblem } from './binding.ts';
+import { checkArtifactInHand, checkSubjectInHand } from './in-hand.ts';
 
 // Predicate rules need CEL (~0.5 MB bundled): loaded only for layouts that have some.
 let predicateRules: typeof import('../attestations/evaluate.ts') | undefined;
@@ -263,7 +265,10 @@ function rejectedOf(att: Attestations | undefined, step: string): AttestationRej
 function failWithRejections(code: ErrorCode, check: CheckName, message: string, step: string, rejected: AttestationRejection[]): Failed {
   if (rejected.length === 0) return new Failed(code, check, message, step);
   const codes = [...new Set(rejected.map((r) => r.code))];
-  const verificationCodes: string[] = ['SIGNATURE_INVALID', 'IDENTITY_MISMATCH', 'CERTIFICATE_INVALID', 'TLOG_INVALID', 'KEYID_MISMATCH', 'PAYLOAD_TYPE', 'STATEMENT_INVALID'];
+  const verificationCodes: string[] = [
+    'SIGNATURE_INVALID', 'IDENTITY_MISMATCH', 'CERTIFICATE_INVALID', 'TLOG_INVALID', 'KEYID_MISMATCH', 'PAYLOAD_TYPE', 'STATEMENT_INVALID',
+    'EVIDENCE_UNBOUND', 'EVIDENCE_WRONG_STEP', 'EVIDENCE_OTHER_RUN', 'EVIDENCE_SUBJECT_MISMATCH',
+  ];
   const finalCode = codes.length === 1 && verificationCodes.includes(codes[0]) ? codes[0] as ErrorCode : code;
   const why = rejected.map((r) => `${r.file}: ${r.reason}`).join('; ');
   return new Failed(finalCode, check, `${message} (rejected ${why})`, step);
@@ -448,7 +453,7 @@ function summaryLink(layout: LayoutBody, reduced: Map<string, LinkBody>, name: s
   return { ...link, materials: first.materials, products: last.products, byproducts: last.byproducts, command: last.command };
 }
 
-interface LayoutRun { summary: LinkBody }
+interface LayoutRun { summary: LinkBody; reduced: Map<string, LinkBody> }
 
 /** Steps 4–11 for one (sub)layout whose signatures and expiry were checked. */
 async function verifyLayoutBody(layout: LayoutBody, source: LinkSource, stepName: string, ctx: RunContext, checks: Check[], att?: Attestations): Promise<LayoutRun> {
@@ -525,8 +530,11 @@ async function verifyLayoutBody(layout: LayoutBody, source: LinkSource, stepName
   const ruleLinks = new Map<string, RuleLink>(reduced);
   for (const step of layout.steps) applyItemRules(step.name, step, ruleLinks, 'artifact-rules', checks);
 
-  // 10: predicate rules (custody DSSE layouts with expectedPredicates)
-  if (att) await checkPredicateRules(layout, att, ctx, checks, stepLinks);
+  // 10: predicate rules (custody DSSE layouts with expectedPredicates), over bound evidence only
+  if (att) {
+    bindEvidence(layout, stepLinks, att, ctx);
+    await checkPredicateRules(layout, att, ctx, checks, stepLinks);
+  }
 
   // 11: inspections (run by the caller), all before any inspection rule
   for (const inspection of layout.inspect) {
@@ -555,7 +563,33 @@ async function verifyLayoutBody(layout: LayoutBody, source: LinkSource, stepName
     applyItemRules(inspection.name, inspection, ruleLinks, 'inspection-rules', checks);
   }
 
-  return { summary: summaryLink(layout, reduced, stepName) };
+  return { summary: summaryLink(layout, reduced, stepName), reduced };
+}
+
+/**
+ * Before step 10: a claim counts for its step only when its signed content binds it to that
+ * step's verified run (binding.ts); the others join the step's rejected attestations with
+ * their reason. Link Statements were counted as links already (steps 4–5).
+ */
+function bindEvidence(layout: LayoutBody, stepLinks: Map<string, StepLink[]>, att: Attestations, ctx: RunContext): void {
+  for (const step of layout.steps) {
+    const claims = att.collected.claimsByStep[step.name];
+    if (!claims?.length) continue;
+    const links = (stepLinks.get(step.name) ?? []).map((l) => l.link);
+    const kept: VerifiedClaim[] = [];
+    for (const c of claims) {
+      if (c.statement.predicateType === LINK_PREDICATE_V03 || c.statement.predicateType === LINK_PREDICATE_TYPE) { kept.push(c); continue; }
+      const problem = bindingProblem(c.statement, step.name, links);
+      if (!problem) { kept.push(c); continue; }
+      const file = c.source ?? '(attestation)';
+      // one file can hold a claim per signer: reject it once
+      if (!att.collected.rejected.some((r) => r.file === file && r.step === step.name && r.code === problem.code)) {
+        att.collected.rejected.push({ file, step: step.name, code: problem.code, reason: problem.reason });
+        ctx.warnings.push(`ignored ${file}: ${problem.code}: ${problem.reason}`);
+      }
+    }
+    att.collected.claimsByStep[step.name] = kept;
+  }
 }
 
 /** Step 10: every step's expectedPredicates over the verified claims; one check per step that has them. */
@@ -628,6 +662,41 @@ function applyItemRules(
 }
 
 /**
+ * Step 13 (custody): the artifacts in hand are what the step produced — every file of
+ * `--artifact PATH` a recorded product with the same digest, none missing, none extra; every
+ * `--subject` digest a product (or a bound evidence subject) of the step.
+ */
+function checkInHand(input: VerifyInput, layout: LayoutBody, run: LayoutRun, att: Attestations | undefined, checks: Check[]): ProvenArtifacts | undefined {
+  const artifacts = input.artifacts ?? [];
+  const subjects = input.subjects ?? [];
+  const stepName = input.artifactStep ?? layout.steps.at(-1)?.name;
+  if (artifacts.length === 0 && subjects.length === 0) return undefined;
+  if (stepName === undefined) throw new CustodyError('USAGE', 'the layout has no steps: there is nothing an artifact could be a product of');
+  const link = run.reduced.get(stepName);
+  if (!link) throw new CustodyError('USAGE', `--artifact-step ${JSON.stringify(stepName)}: the layout has no such step (steps: ${layout.steps.map((s) => s.name).join(', ')})`);
+  const proven: ProvenArtifacts = { step: stepName, artifacts: [], subjects: [] };
+  for (const a of artifacts) {
+    const r = checkArtifactInHand(a, stepName, link);
+    if ('failure' in r) {
+      checks.push({ check: 'artifact-in-hand', verdict: 'fail', step: stepName, message: r.failure.message });
+      throw new Failed(r.failure.code, 'artifact-in-hand', r.failure.message, stepName);
+    }
+    proven.artifacts.push(r.proof);
+    checks.push({ check: 'artifact-in-hand', verdict: 'pass', step: stepName, message: `${a.path}: ${r.proof.files} file(s) exactly as '${stepName}' produced them${r.proof.recordedAs ? ` (${r.proof.recordedAs})` : ''}` });
+  }
+  for (const hex of subjects) {
+    const r = checkSubjectInHand(hex, stepName, link, att?.collected.claimsByStep[stepName] ?? []);
+    if ('code' in r) {
+      checks.push({ check: 'artifact-in-hand', verdict: 'fail', step: stepName, message: r.message });
+      throw new Failed(r.code, 'artifact-in-hand', r.message, stepName);
+    }
+    proven.subjects.push({ digest: { sha256: hex.toLowerCase() }, recordedAs: r.name });
+    checks.push({ check: 'artifact-in-hand', verdict: 'pass', step: stepName, message: `sha256:${hex.toLowerCase()} is ${r.name}, produced by '${stepName}'` });
+  }
+  return proven;
+}
+
+/**
  * The complete in-toto verification of `input.layout` against its links. Resolves to a report
  * (verdict pass/fail); rejects with a CustodyError only for bad input.
  */
@@ -670,8 +739,9 @@ export async function verifySupplyChain(input: VerifyInput): Promise<Verificatio
     } else if ([...ext.steps.values()].some((e) => e.expectedPredicates?.length || e.functionaries.length)) {
       att = { ext, collected: { claimsByStep: {}, rejected: [] } };
     }
-    await verifyLayoutBody(layout, input.links, '', ctx, checks, att);
-    return { verdict: 'pass', failure: null, warnings: ctx.warnings, checks, ...(ctx.skipped.length ? { inspectionsSkipped: ctx.skipped } : {}) };
+    const run = await verifyLayoutBody(layout, input.links, '', ctx, checks, att);
+    const proven = checkInHand(input, layout, run, att, checks);
+    return { verdict: 'pass', failure: null, warnings: ctx.warnings, checks, ...(ctx.skipped.length ? { inspectionsSkipped: ctx.skipped } : {}), ...(proven ? { proven } : {}) };
   } catch (e) {
     if (!(e instanceof Failed)) throw e;
     return {

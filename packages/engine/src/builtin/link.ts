@@ -1,7 +1,6 @@
 import { dirname, resolve } from 'node:path';
 import { accessSync, constants, mkdirSync, statSync } from 'node:fs';
-import { createHash } from 'node:crypto';
-import { CustodyError, IN_TOTO_PAYLOAD_TYPE, isCustodyError, jcs, linkSubject } from '@custody/core';
+import { CustodyError, IN_TOTO_PAYLOAD_TYPE, bindSubjects, isCustodyError, jcs, linkDigest, normalizeLink } from '@custody/core';
 import { serializeDsse, serializeMetablock, signDsse, signMetablock } from '@custody/sign';
 import { linkFileName } from '@custody/store/names';
 import { AttestationSink, sweepStaleTempFiles } from '@custody/store/atomic';
@@ -15,6 +14,11 @@ import { makeStatement, productsAsSubject } from '../attestation.ts';
  * @custody/store/names, each file atomic, and if one write fails (or a signal stops the
  * process) the ones already written for this step are removed again.
  */
+/** Run-level evidence names the run by the digest of its link (core's linkDigest, as statement.ts's linkSubject). */
+function linkAsSubject(link: import('@custody/core').LinkBody): import('../types.ts').ResourceDescriptor {
+  return { name: `${link.name}.link`, digest: { sha256: linkDigest(link) } };
+}
+
 export function linkPlugin(hooks: StepHooks, state: StepState): void {
   hooks.sign.tapPromise({ name: 'custody:sign', stage: 100 }, async (ctx) => {
     const signer = state.options.signer;
@@ -37,11 +41,15 @@ export function linkPlugin(hooks: StepHooks, state: StepState): void {
 
     const perPlugin = new Map<string, number>();
     const defaultSubject = productsAsSubject(ctx.products);
-    const linkAsSubject = [linkSubject(link, (text) => createHash('sha256').update(text, 'utf8').digest('hex'))];
     for (const { plugin, predicate } of state.predicates) {
       const index = perPlugin.get(plugin) ?? 0;
       perPlugin.set(plugin, index + 1);
-      const statement = makeStatement(predicate.subjectIsLink ? linkAsSubject : predicate.subject ?? defaultSubject, predicate.predicateType, predicate.predicate);
+      // Bound to this run in signed content: every subject names the step and this link's digest.
+      // Run-level evidence (subjectIsLink: trace, ...), or a Statement about no artifact, names
+      // the run by its link digest instead.
+      const given = predicate.subject ?? defaultSubject;
+      const subject = predicate.subjectIsLink || given.length === 0 ? [linkAsSubject(normalizeLink(link))] : bindSubjects(given, ctx.stepName, normalizeLink(link));
+      const statement = makeStatement(subject, predicate.predicateType, predicate.predicate);
       state.pending.push({
         name: state.attestationWriter.fileName(ctx.stepName, fileKeyid, plugin, index),
         data: await state.attestationWriter.serialize(statement, signer),

@@ -85,6 +85,18 @@ export interface VerifyFromDiskOptions {
   cwd?: string;
   /** Also write a SLSA VSA of this verification. */
   vsa?: VerifyVsaRequest;
+  /**
+   * Artifacts in hand — a file, a folder, or an OCI image-layout folder — that must be exactly
+   * what `artifactStep` produced (every file a recorded product with the same digest, none
+   * missing, none extra; custody's default excludes aside). Mismatch: ARTIFACT_MISMATCH.
+   */
+  artifacts?: string[];
+  /** `sha256:HEX` digests (an image in a registry) that must be artifacts of `artifactStep`. Mismatch: SUBJECT_MISMATCH. */
+  subjects?: string[];
+  /** Default: the layout's last step. */
+  artifactStep?: string;
+  /** Named in `report.proven` (the CLI passes its version). */
+  custodyVersion?: string;
   /** Called with the report as soon as it exists, before the VSA is written (the CLI prints it here). */
   onReport?: (report: VerificationReport) => void | Promise<void>;
 }
@@ -213,6 +225,40 @@ async function writeVsa(
   }
 }
 
+/** Hashes an artifact in hand: one file, or every file of a folder (custody's default excludes), and an OCI layout's manifest digest. */
+async function artifactInHand(path: string, abs: string): Promise<import('@custody/core').ArtifactInHand> {
+  const [{ stat, readFile }, { basename, dirname }, { recordArtifacts }, { stepExcludes }] = await Promise.all([
+    import('node:fs/promises'), import('node:path'), import('../hashing/artifacts.ts'), import('../builtin/excludes.ts'),
+  ]);
+  let st;
+  try {
+    st = await stat(abs);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new CustodyError(code === 'ENOENT' ? 'FILE_NOT_FOUND' : 'FILE_UNREADABLE', code === 'ENOENT' ? 'no such file or folder (--artifact)' : `cannot read: ${code}`, { file: path, cause: e });
+  }
+  const segments = resolve(abs).split('/').filter(Boolean);
+  if (!st.isDirectory()) {
+    const files = await recordArtifacts([basename(abs)], { basePath: dirname(resolve(abs)), exclude: [] });
+    const d = Object.values(files)[0];
+    if (!d) throw new CustodyError('FILE_UNREADABLE', 'not a regular file (--artifact)', { file: path });
+    return { path, kind: 'file', segments, files: { '': d } };
+  }
+  const files = await recordArtifacts(['.'], { basePath: resolve(abs), exclude: stepExcludes(undefined) });
+  let manifestDigest: string | undefined;
+  if (Object.prototype.hasOwnProperty.call(files, 'oci-layout') && Object.prototype.hasOwnProperty.call(files, 'index.json')) {
+    try {
+      const index = JSON.parse(await readFile(join(abs, 'index.json'), 'utf8')) as { manifests?: { digest?: unknown }[] };
+      const d = index.manifests?.[0]?.digest;
+      if (typeof d === 'string' && /^sha256:[0-9a-f]{64}$/.test(d)) manifestDigest = d;
+    } catch {
+      manifestDigest = undefined; // compared file by file all the same
+    }
+    if (!manifestDigest) throw new CustodyError('OCI_LAYOUT_INVALID', 'index.json names no sha256 image manifest', { file: join(path, 'index.json') });
+  }
+  return { path, kind: manifestDigest ? 'oci-layout' : 'folder', segments, files, ...(manifestDigest ? { manifestDigest } : {}) };
+}
+
 /** The step an attestation file belongs to, by its name (`<step>.<keyid8>[.<kind>].sigstore.json` / `.att.json`). */
 async function stepOfName(name: string): Promise<string | undefined> {
   const { stepOfAttestationName } = await import('../verify-io/attestations.ts');
@@ -312,6 +358,11 @@ export async function verifyFromDisk(o: VerifyFromDiskOptions): Promise<VerifyFr
   layoutKeys.push(...(o.layoutPublicKeys ?? []));
   const policies = identityPolicies(o);
   const vsa = o.vsa ? await prepareVsa(o.vsa, at) : undefined;
+  const subjects = (o.subjects ?? []).map((x) => {
+    const m = /^sha256:([0-9a-fA-F]{64})$/.exec(x);
+    if (!m) throw new CustodyError('USAGE', `--subject ${JSON.stringify(x)}: expected sha256: and 64 hex digits`);
+    return m[1].toLowerCase();
+  });
   const layout = await readLayoutFile(at(o.layout), o.layout);
   const now = o.now ?? new Date();
   const linkDir = o.linkDir ?? defaultLinkDir(o.cwd);
@@ -320,6 +371,9 @@ export async function verifyFromDisk(o: VerifyFromDiskOptions): Promise<VerifyFr
   let report: VerificationReport;
   if (layout.kind === 'attestation-verifier') {
     if (policies.length) throw new CustodyError('USAGE', 'attestation-verifier layouts are signed with keys: use --layout-key, not --layout-issuer', { file: o.layout });
+    if (o.artifacts?.length || subjects.length || o.artifactStep !== undefined) {
+      throw new CustodyError('USAGE', '--artifact, --subject and --artifact-step need an in-toto layout (attestation-verifier layouts bind artifacts with their own rules)', { file: o.layout });
+    }
     lastStep = layout.compat.layout.steps.at(-1)?.name;
     report = await verifyCompat(o, linkDir, at, layout, params, layoutKeys, inputs, now);
     if (o.runInspections === false && layout.compat.layout.inspections.length) {
@@ -369,18 +423,24 @@ export async function verifyFromDisk(o: VerifyFromDiskOptions): Promise<VerifyFr
         } else {
           const { LocalStore } = await import('@custody/store');
           const store = o.store ? new LocalStore(at(o.store)) : LocalStore.forLayout(at(o.layout));
-          const stored = [...await store.readResolved(undefined, 'sigstore.json'), ...await store.readResolved(undefined, 'json')];
-          files = [...await readLinkDirAttestations(at(linkDir), linkDir), ...stored.map((e) => ({ step: e.step, name: e.entry.path, text: e.text }))];
+          // Every stored candidate, not the newest per name: binding decides which is evidence
+          // for the verified run, never write time or name order.
+          const entries = (await store.list()).filter((e) => e.ext === 'sigstore.json' || e.ext === 'json');
+          const stored = await Promise.all(entries.map(async (e) => ({ step: e.step, name: e.path, text: (await store.read(e)).toString('utf8') })));
+          files = [...await readLinkDirAttestations(at(linkDir), linkDir), ...stored];
         }
         inputs.push(...files.map((f) => inputFile(f.name, f.name, f.text, f.step)));
         return files;
       },
     });
+    const inHand = [];
+    for (const a of o.artifacts ?? []) inHand.push(await artifactInHand(a, at(a)));
     const runner = createInspectionRunner({ workdir: o.cwd ?? process.cwd(), timeoutMs: timeout * 1000 });
     try {
       report = await verifySupplyChain({
         layout: layout.signed, layoutKeys, layoutIdentities, now, params, links, runInspection: runner.run, attestations,
         skipInspections: o.runInspections === false, strictCommand: o.strictCommand === true, layoutFile: o.layout,
+        artifacts: inHand, subjects, artifactStep: o.artifactStep,
       });
     } catch (e) {
       // Link files are named relative to the link dir in core; name them as the user would.
@@ -391,6 +451,16 @@ export async function verifyFromDisk(o: VerifyFromDiskOptions): Promise<VerifyFr
     } finally {
       await runner.dispose();
     }
+  }
+  if (report.verdict === 'pass') {
+    // The report's last word: what was proven, about which artifact, with which layout and verifier.
+    const [{ createHash }, { readFile }] = await Promise.all([import('node:crypto'), import('node:fs/promises')]);
+    const layoutDigest = createHash('sha256').update(await readFile(at(o.layout))).digest('hex');
+    report.proven = {
+      ...(report.proven ?? { step: lastStep ?? '', artifacts: [], subjects: [] }),
+      layout: { file: o.layout, digest: { sha256: layoutDigest } },
+      ...(o.custodyVersion ? { custodyVersion: o.custodyVersion } : {}),
+    };
   }
   await o.onReport?.(report);
   if (vsa) await writeVsa(vsa, o.layout, report, now, lastStep, inputs, at);
