@@ -114,13 +114,19 @@ async function main() {
   process.stdout.write(`$ custody ${cmd.map((a) => (a.includes(' ') ? JSON.stringify(a) : a)).join(' ')}\n`);
   const child = spawn(process.execPath, [CUSTODY_BIN, ...cmd], { cwd: dir, env: demoEnv(), stdio: 'inherit' });
   const code = await new Promise((res) => child.on('close', (c) => res(c ?? 1)));
+  let exit = code;
   if (code === 0) {
-    // The subject of the verification: the image build-image produced, whose weights are train's.
+    // The subject of the verification: the image build-image produced, whose weights are train's,
+    // checked on disk: the image layout and the model folder in hand are what was attested.
     const index = JSON.parse(readFileSync(join(dir, 'work/image/index.json'), 'utf8'));
-    process.stdout.write(`\nverified image: ${index.manifests?.[0]?.digest ?? '(unknown)'} (OCI layout in .custody-demo/work/image)\n`);
+    const verifyCmd = ['verify', '--layout', '../root.layout', '--layout-key', '../keys/owner.pub', '--link-dir', '../attestations', ...paramArgs(params), '--artifact', 'image', '--quiet'];
+    process.stdout.write(`\n$ (cd work && custody ${verifyCmd.join(' ')})\n`);
+    const v = spawn(process.execPath, [CUSTODY_BIN, ...verifyCmd], { cwd: join(dir, 'work'), env: demoEnv(), stdio: 'inherit' });
+    exit = await new Promise((res) => v.on('close', (c) => res(c ?? 1)));
+    if (exit === 0) process.stdout.write(`\nverified image: ${index.manifests?.[0]?.digest ?? '(unknown)'} (OCI layout in .custody-demo/work/image)\n`);
   }
-  process.stdout.write(`\ndemo finished in ${((Date.now() - started) / 1000).toFixed(1)} s (exit ${code}); files in .custody-demo/\n`);
-  process.exit(code);
+  process.stdout.write(`\ndemo finished in ${((Date.now() - started) / 1000).toFixed(1)} s (exit ${exit}); files in .custody-demo/\n`);
+  process.exit(exit);
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

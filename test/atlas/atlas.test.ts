@@ -206,6 +206,7 @@ describe('license policy: only MIT-licensed models may be used', () => {
   });
 });
 
+let biasedDir = '';
 describe('fairness gate: bias above threshold', () => {
   test('a model that refuses credit to everyone aged 25 or younger', async () => {
     const dir = await copyTemplate(t, 'biased-model');
@@ -228,6 +229,37 @@ writeFileSync('model/predictions.csv', [head, ...rows.map((r) => { const c = r.s
     assert.deepEqual(result.steps.map((s) => s.status), ['kept', 'kept', 'kept', 'ran', 'ran']);
     await assertRulesCatch(dir, t.params, { step: 'bias-test', message: /fairness|disparateImpact/ });
     assertCaught(result.verify?.report, { code: 'PREDICATE_RULE', check: 'predicate-rules', step: 'bias-test', message: /fairness|disparateImpact/ });
+    biasedDir = dir;
+  });
+
+  // evidence replayed from another run: the clean run's passing bias reports, same step, same
+  // key, same file names, put over the honest failing ones
+  test('evidence replayed from another run: the clean run\'s bias reports beside the biased run\'s link', async () => {
+    assert.ok(biasedDir, 'the biased run above must have run');
+    const replayed = (await attestationsOf(t.dir, 'bias-test')).filter((n) => /\.bias(-\d+)?\.sigstore\.json$/.test(n));
+    assert.ok(replayed.length > 0);
+    for (const n of replayed) await cp(join(t.dir, 'attestations', n), join(biasedDir, 'attestations', n));
+    const v = await verifyDemo(biasedDir, t.params);
+    assert.equal(v.code, 1, v.stderr);
+    assertCaught(v.report, { code: 'EVIDENCE_OTHER_RUN', check: 'predicate-rules', step: 'bias-test', message: /another run of 'bias-test'/ });
+  });
+});
+
+describe('model changed after attestation', () => {
+  test('verify --artifact: the model folder and the image in hand are what train and build-image produced, until a byte changes', async () => {
+    const dir = await copyTemplate(t, 'changed-after');
+    const clean = await verifyDemo(dir, t.params, ['--artifact', 'model', '--artifact-step', 'train']);
+    assert.equal(clean.code, 0, JSON.stringify(clean.report?.failure));
+    const image = await verifyDemo(dir, t.params, ['--artifact', 'image']);
+    assert.equal(image.code, 0, JSON.stringify(image.report?.failure));
+    const proven = (image.report as unknown as { proven: { artifacts: { kind: string; manifestDigest?: string }[] } }).proven;
+    assert.equal(proven.artifacts[0].kind, 'oci-layout');
+    assert.match(proven.artifacts[0].manifestDigest!, /^sha256:[0-9a-f]{64}$/);
+    await tamperWeights(join(dir, 'work/model/model.safetensors'));
+    // the signatures still hold: only the artifact in hand is not what was attested
+    const v = await verifyDemo(dir, t.params, ['--artifact', 'model', '--artifact-step', 'train']);
+    assert.equal(v.code, 1, v.stderr);
+    assertCaught(v.report, { code: 'ARTIFACT_MISMATCH', check: 'artifact-in-hand', step: 'train', message: /model\/model\.safetensors: recorded sha256:[0-9a-f]{64}, on disk sha256:[0-9a-f]{64}/ });
   });
 });
 

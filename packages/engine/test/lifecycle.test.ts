@@ -4,7 +4,7 @@ import { mkdirSync, mkdtempSync, writeFileSync, readdirSync, readFileSync, rmSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateKeyPair, loadSigner, verifyAttestationBundle, type Signer } from '@custody/sign';
-import { isCustodyError, parseSignedFile, verifySignedFile, normalizeLink } from '@custody/core';
+import { isCustodyError, parseSignedFile, verifySignedFile, normalizeLink, linkDigest, STEP_ANNOTATION, LINK_ANNOTATION } from '@custody/core';
 import { runStep, definePlugin, createStepHooks, PHASES, recordStart, recordStop, collectEvidence, CUSTODY_DEFAULT_EXCLUDES, type CustodyPlugin, type LoadedPlugin, type StepContext } from '../src/index.ts';
 
 async function setup(): Promise<{ dir: string; signer: Signer }> {
@@ -92,8 +92,10 @@ test('each plugin gets its own options and emit; statements have products as sub
       assert.equal(st._type, 'https://in-toto.io/Statement/v1');
       assert.equal(st.predicateType, T);
       assert.deepEqual(st.predicate, { value: 'A' });
-      assert.deepEqual(st.subject, [{ name: 'in.txt', digest: r.link.products['in.txt'] }]);
-      assert.deepEqual(statementOf(betaFile).subject, [{ name: 'custom', digest: { sha256: 'ab'.repeat(32) } }]);
+      // issue 11: every subject is bound (in signed content) to the step and this run's link
+      const bound = { [STEP_ANNOTATION]: 'two', [LINK_ANNOTATION]: `sha256:${linkDigest(normalizeLink(r.link))}` };
+      assert.deepEqual(st.subject, [{ name: 'in.txt', digest: r.link.products['in.txt'], annotations: bound }]);
+      assert.deepEqual(statementOf(betaFile).subject, [{ name: 'custom', digest: { sha256: 'ab'.repeat(32) }, annotations: bound }]);
       const linkText = readFileSync(join(dir, outDir, linkFile), 'utf8');
       if (format === 'sigstore') {
         assert.equal(verifyAttestationBundle(linkText, [signer.publicKey]).statement?.predicateType, 'https://in-toto.io/attestation/link/v0.3');

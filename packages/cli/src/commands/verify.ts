@@ -21,7 +21,7 @@ interface VerifyArgs {
   'layout-issuer'?: string[];
   'layout-subject'?: string[];
   'layout-subject-pattern'?: string[];
-  'link-dir': string;
+  'link-dir'?: string;
   param?: string[];
   'param-file'?: string;
   store?: string;
@@ -165,7 +165,7 @@ export const verifyCommand: CommandModule<object, VerifyArgs> = {
     .option('layout-issuer', { type: 'array', string: true, nargs: 1, describe: 'keyless layout owner: OIDC issuer of the certificate that signed the layout (a Sigstore bundle); with --layout-subject or --layout-subject-pattern and --trusted-root' })
     .option('layout-subject', { type: 'array', string: true, nargs: 1, describe: 'keyless layout owner: certificate subject (SAN: email or URI), compared exactly' })
     .option('layout-subject-pattern', { type: 'array', string: true, nargs: 1, describe: 'keyless layout owner: certificate subject as a regular expression (anchored at both ends)' })
-    .option('link-dir', { type: 'string', default: '.', describe: 'folder with <step>.<keyid8>.link files (sublayout links in <step>.<keyid8>/), attestations (*.sigstore.json, *.att.json), or attestation-verifier <step>.<keyid8>.json files' })
+    .option('link-dir', { type: 'string', describe: '(default: .custody/ when it exists — what pipeline run writes —, else .) folder with <step>.<keyid8>.link files (sublayout links in <step>.<keyid8>/), attestations (*.sigstore.json, *.att.json), or attestation-verifier <step>.<keyid8>.json files' })
     .option('param', { type: 'array', string: true, nargs: 1, describe: 'NAME=VALUE substituted for {NAME} in rules, expected commands and inspection runs' })
     .option('param-file', { type: 'string', describe: 'JSON object of parameters (attestation-verifier --substitute-parameters); --param wins' })
     .option('store', { type: 'string', describe: 'attestation store folder to read as well (default: .custody/ next to the layout, when it exists)' })

@@ -9,7 +9,8 @@
  * - it belongs to the verified run: a link annotation, when present, is the digest of a link
  *   counted for S (not an earlier or concurrent run's link);
  * - it describes that run's artifacts: every subject is an artifact S's link recorded (path and
- *   digest among its products or materials), or S's link itself (run-level evidence).
+ *   digest among its products or materials; a subject named otherwise, such as an image by its
+ *   manifest digest, by digest alone), or S's link itself (run-level evidence).
  *
  * Candidates that fail are rejected with a code and reason; none is preferred by file name,
  * time or order. Pure.
@@ -110,9 +111,13 @@ export function bindingProblem(statement: Statement, step: string, links: readon
     for (const l of links) {
       for (const [where, map] of [['products', l.products], ['materials', l.materials]] as const) {
         const d = recorded(map, name);
-        if (d === undefined) continue;
-        if (sameDigest(d, s.digest)) ok = true;
-        else best ??= { where, digest: d };
+        if (d !== undefined) {
+          if (sameDigest(d, s.digest)) ok = true;
+          else best ??= { where, digest: d };
+        }
+        // An artifact named otherwise (an image by its manifest digest, recorded as
+        // blobs/sha256/<hex>) is still that artifact: the digest decides, never the name alone.
+        if (!ok && d === undefined && Object.values(map).some((x) => sameDigest(x, s.digest))) ok = true;
       }
     }
     if (ok) continue;

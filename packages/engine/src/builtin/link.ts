@@ -1,5 +1,5 @@
-import { dirname, resolve } from 'node:path';
-import { accessSync, constants, mkdirSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { accessSync, constants, mkdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { CustodyError, IN_TOTO_PAYLOAD_TYPE, bindSubjects, isCustodyError, jcs, linkDigest, normalizeLink } from '@custody/core';
 import { serializeDsse, serializeMetablock, signDsse, signMetablock } from '@custody/sign';
 import { linkFileName } from '@custody/store/names';
@@ -60,6 +60,9 @@ export function linkPlugin(hooks: StepHooks, state: StepState): void {
   hooks.store.tapPromise({ name: 'custody:store', stage: 100 }, async () => {
     if (state.pending.length === 0) return;
     const sink = new AttestationSink(resolve(state.workdir, state.options.outDir ?? '.'));
+    // One run, one set: concurrent runs into one folder write their sets one after the other, so
+    // the folder never holds one run's link beside another run's attestations.
+    const release = await lockFolder(sink.dir);
     try {
       state.written = await sink.writeAll(state.pending);
     } catch (e) {
@@ -67,8 +70,63 @@ export function linkPlugin(hooks: StepHooks, state: StepState): void {
       if (isCustodyError(e)) throw e;
       const err = e as NodeJS.ErrnoException;
       throw new CustodyError('FILE_UNWRITABLE', `cannot write: ${err.code ?? err.message}`, { file: sink.dir, cause: e });
+    } finally {
+      release();
     }
   });
+}
+
+const LOCK_NAME = '.custody-write.lock';
+
+/**
+ * An exclusive lock on a folder's attestation set: a lock file (a dotfile, which readers skip)
+ * holding the writer's pid, created exclusively; a lock whose process is gone (killed) is taken
+ * over. Waits up to 60 s.
+ */
+async function lockFolder(dir: string): Promise<() => void> {
+  const path = join(dir, LOCK_NAME);
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    try {
+      writeFileSync(path, String(process.pid), { flag: 'wx' });
+      return () => {
+        try {
+          unlinkSync(path);
+        } catch {
+          // already gone
+        }
+      };
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') {
+        throw new CustodyError('FILE_UNWRITABLE', `cannot lock the folder: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { file: dir, cause: e });
+      }
+    }
+    let holder = NaN;
+    try {
+      holder = Number(readFileSync(path, 'utf8'));
+    } catch {
+      continue; // released meanwhile
+    }
+    if (Number.isInteger(holder) && holder > 0 && !alive(holder)) {
+      try {
+        unlinkSync(path);
+      } catch {
+        // another waiter took it over first
+      }
+      continue;
+    }
+    if (Date.now() > deadline) throw new CustodyError('FILE_UNWRITABLE', `another custody run (pid ${holder}) has held ${LOCK_NAME} for 60 s`, { file: dir });
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 /** mkdir -p one level at a time (Node's recursive mkdir can spin forever under /proc). */
