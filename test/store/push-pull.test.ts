@@ -26,7 +26,7 @@ steps:
     pubkeys: [alice]
     expected_command: [tar, cf, out.tar, out.txt]
     expected_materials: [MATCH out.txt WITH PRODUCTS FROM build, DISALLOW *]
-    expected_products: [MATCH out.txt WITH PRODUCTS FROM build, CREATE out.tar, DISALLOW *]
+    expected_products: [MATCH out.txt WITH PRODUCTS FROM build, CREATE out.tar, CREATE image/*, DISALLOW *]
 inspect: []
 `;
 
@@ -90,14 +90,16 @@ describe('custody push / pull through an OCI registry', () => {
     const work = join(dir, 'work');
     links = join(dir, 'links');
     await mkdir(work);
+    // the image the package step ships: its manifest digest is a recorded product, the subject verify checks
+    subject = await writeImageLayout(join(work, 'image'), 'v1');
     for (const [step, io, cmd] of [
       ['build', ['-p', 'out.txt'], ['sh', '-c', 'echo hello > out.txt']],
-      ['package', ['-m', 'out.txt', '-p', 'out.txt', 'out.tar'], ['tar', 'cf', 'out.tar', 'out.txt']],
+      ['package', ['-m', 'out.txt', '-p', 'out.txt', 'out.tar', 'image'], ['tar', 'cf', 'out.tar', 'out.txt']],
     ] as const) {
       const r = await custody(['run', '--step', step, '--key', join(dir, 'alice'), '-d', links, ...io, '--', ...cmd], { cwd: work });
       assert.equal(r.code, 0, r.stderr);
     }
-    subject = await writeImageLayout(join(dir, 'image'), 'v1');
+    assert.equal(await writeImageLayout(join(dir, 'image'), 'v1'), subject);
   });
   after(async () => {
     await registry?.stop();
@@ -220,11 +222,14 @@ describe('custody push / pull through an OCI registry', () => {
     await assert.rejects(stat(join(dir, 'nowhere')), /ENOENT/);
     for (const [machine, step, io, cmd] of [
       ['a', 'build', ['-p', 'out.txt'], ['sh', '-c', 'echo hello > out.txt']],
-      ['b', 'package', ['-m', 'out.txt', '-p', 'out.txt', 'out.tar'], ['tar', 'cf', 'out.tar', 'out.txt']],
+      ['b', 'package', ['-m', 'out.txt', '-p', 'out.txt', 'out.tar', 'image'], ['tar', 'cf', 'out.tar', 'out.txt']],
     ] as const) {
       const work = join(dir, `machine-${machine}-work`);
       await mkdir(work, { recursive: true });
-      if (machine === 'b') await writeFile(join(work, 'out.txt'), 'hello\n'); // what build made, fetched by machine b
+      if (machine === 'b') {
+        await writeFile(join(work, 'out.txt'), 'hello\n'); // what build made, fetched by machine b
+        assert.equal(await writeImageLayout(join(work, 'image'), 'mm'), mm); // the image it ships
+      }
       const r = await custody(['run', '--step', step, '--key', join(dir, 'alice'), '-d', join(work, 'out'), ...io, '--push', mRepo, '--subject', mm, '--plain-http', '--', ...cmd], { cwd: work });
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stderr, new RegExp(`pushed \\d+ attestation\\(s\\) to ${mRepo}@${mm}`));
@@ -232,6 +237,21 @@ describe('custody push / pull through an OCI registry', () => {
     const verifyRegistry = (host: string) => custody(['verify', '--layout', join(dir, 'root.layout'), '--layout-key', join(dir, 'owner.pub'), '--registry', `${host}/custody/multi`, '--subject', mm, '--plain-http', '--json']);
     const v = await verifyRegistry(registry.host);
     assert.equal(v.code, 0, v.stdout + v.stderr);
+
+    // the same attestations replayed onto another image in the repository never verify it
+    const otherImage = join(dir, 'image-other');
+    const other = await writeImageLayout(otherImage, 'other');
+    const replay = join(dir, 'replay');
+    await mkdir(replay);
+    for (const m of ['a', 'b']) {
+      const out = join(dir, `machine-${m}-work`, 'out');
+      for (const f of await readdir(out)) if (!f.startsWith('.')) await writeFile(join(replay, f), await readFile(join(out, f)));
+    }
+    const pushed = await custody(['push', '--registry', mRepo, '--image-layout', otherImage, '--link-dir', replay, '--plain-http']);
+    assert.equal(pushed.code, 0, pushed.stderr);
+    const replayed = await custody(['verify', '--layout', join(dir, 'root.layout'), '--layout-key', join(dir, 'owner.pub'), '--registry', mRepo, '--subject', other, '--plain-http', '--json']);
+    assert.equal(replayed.code, 1, replayed.stdout + replayed.stderr);
+    assert.equal(JSON.parse(replayed.stdout).failure.code, 'SUBJECT_MISMATCH');
 
     // skopeo (Debian) copies the image and its sha256-<hex> referrers index with every referrer
     const second = await startLocalRegistry();

@@ -178,7 +178,7 @@ export const verifyCommand: CommandModule<object, VerifyArgs> = {
     .option('sarif', { type: 'string', describe: 'also write the report as SARIF 2.1.0 (one result per failed or warned check) for code-scanning dashboards' })
     .option('artifact', { type: 'array', string: true, nargs: 1, describe: 'a file, folder or OCI image-layout folder that must be exactly what --artifact-step produced: every file a recorded product with the same digest, none missing, none extra (repeatable; ARTIFACT_MISMATCH otherwise)' })
     .option('artifact-step', { type: 'string', describe: 'the step --artifact and --subject are products of (default: the layout\'s last step)' })
-    .option('subject', { type: 'array', string: true, nargs: 1, describe: 'sha256:HEX that must be an artifact of --artifact-step, e.g. an image digest in a registry (repeatable; SUBJECT_MISMATCH otherwise); with --registry instead: the one image whose attestations are read' })
+    .option('subject', { type: 'array', string: true, nargs: 1, describe: 'sha256:HEX that must be an artifact of --artifact-step, e.g. an image digest in a registry (repeatable; SUBJECT_MISMATCH otherwise); with --registry also: the image whose attestations are read' })
     .option('inspection-timeout', { type: 'number', default: 300, describe: 'seconds an inspection may run' })
     .option('vsa', { type: 'string', describe: 'also write a SLSA Verification Summary Attestation v1 (PASSED or FAILED) to this file: a Sigstore bundle signed with --vsa-key' })
     .option('vsa-key', { type: 'string', describe: 'private key that signs the VSA (custody verify-bundle OUT.json --key KEY.pub checks it)' })
@@ -212,8 +212,9 @@ export const verifyCommand: CommandModule<object, VerifyArgs> = {
       vsa,
       artifacts: argv.artifact?.map(String),
       artifactStep: argv['artifact-step'],
-      // with --registry, --subject names the image the attestations hang on (the registry's key), not a product check
-      subjects: fromRegistry ? undefined : argv.subject?.map(String),
+      // with --registry too: --subject names the image whose attestations are read AND must be what
+      // --artifact-step produced, so attestations replayed onto another image never verify it
+      subjects: argv.subject?.map(String),
       custodyVersion: VERSION,
       onReport: async (report) => {
         if (argv.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
